@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("mote: not implemented yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,1 @@
+//! mote-oci: OCI images for micro-containers.

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Build the size-tuned, static, libc-free mote-httpd for one target (default x86_64).
+# Prints the path of the stripped binary on stdout.
+#
+# The codegen flags below are given through RUSTFLAGS together with an explicit
+# --target, so they reach only the target crates (mote-httpd, mote-http, rustix) and
+# never the std crates, build scripts or proc-macros of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-x86_64-unknown-linux-gnu}
+export RUSTFLAGS="-C relocation-model=static -C target-feature=+crt-static -C force-unwind-tables=no ${MOTE_HTTPD_RUSTFLAGS:-}"
+case "$target" in
+  x86_64-unknown-linux-gnu) linker_args=() ;;
+  aarch64-unknown-linux-gnu) export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc ;;
+esac
+cargo build --quiet --release -p mote-httpd --target "$target" >&2
+echo "$PWD/target/$target/release/mote-httpd"
