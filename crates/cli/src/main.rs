@@ -1,4 +1,35 @@
+//! mote: pack a static binary into a micro-container image, inspect it, push it, run it.
+//!
+//! Each subcommand lives in its own module with a clap `Args` struct and a `run` function.
+
+use clap::{Parser, Subcommand};
+
+mod kube;
+mod up;
+
+#[derive(Parser)]
+#[command(name = "mote", version, about = "Micro-containers: pack, inspect, push and run OCI images of a few kilobytes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pack mote-httpd and a site into an image and run it (the main job)
+    Up(up::Args),
+    /// Print a Kubernetes Deployment and Service for an image
+    Kube(kube::Args),
+}
+
 fn main() {
-    eprintln!("mote: not implemented yet");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(a) => up::run(a),
+        Command::Kube(a) => kube::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("mote: {e:#}");
+        std::process::exit(1);
+    }
 }
