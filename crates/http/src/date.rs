@@ -1,0 +1,174 @@
+//! HTTP dates (RFC 9110 5.6.7): IMF-fixdate out, all three formats in.
+//!
+//! Pure integer calendar arithmetic (Howard Hinnant's days-from-civil), so it
+//! runs unchanged on targets without floating point or a clock.
+
+/// Length of an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub const IMF_LEN: usize = 29;
+
+/// Latest representable time, 9999-12-31T23:59:59Z: HTTP dates have a
+/// four-digit year, so [`format`] clamps to this.
+pub const MAX_UNIX: u64 = 253_402_300_799;
+
+const SECS_PER_DAY: u64 = 86_400;
+/// Days from 0000-03-01 (the epoch of the era arithmetic) to 1970-01-01.
+const UNIX_EPOCH_DAYS: i64 = 719_468;
+const DAY_NAMES: &[u8; 21] = b"ThuFriSatSunMonTueWed"; // 1970-01-01 was a Thursday
+const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (>= 0).
+fn civil_from_days(days: u32) -> (u32, u32, u32) {
+    let z = days + UNIX_EPOCH_DAYS as u32;
+    let era = z / 146_097;
+    let doe = z - era * 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as u32;
+    (year, month, day)
+}
+
+/// Days since 1970-01-01 of a valid proleptic Gregorian date (may be negative).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = if month > 2 { month - 3 } else { month + 9 } as i64; // March = 0
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - UNIX_EPOCH_DAYS
+}
+
+fn put2(out: &mut [u8], at: usize, v: u32) {
+    if let Some([a, b]) = out.get_mut(at..at + 2) {
+        *a = b'0' + (v / 10 % 10) as u8;
+        *b = b'0' + (v % 10) as u8;
+    }
+}
+
+fn put3(out: &mut [u8], at: usize, table: &[u8], index: usize) {
+    if let (Some(dst), Some(src)) = (out.get_mut(at..at + 3), table.get(index * 3..index * 3 + 3)) {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// Writes `unix` (seconds since the epoch, UTC) as an IMF-fixdate. Times after
+/// [`MAX_UNIX`] are written as `MAX_UNIX`.
+pub fn format(unix: u64, out: &mut [u8; IMF_LEN]) {
+    let unix = unix.min(MAX_UNIX);
+    // Both fit in u32 after clamping: < 2.94 million days.
+    let days = (unix / SECS_PER_DAY) as u32;
+    let secs = (unix % SECS_PER_DAY) as u32;
+    let (year, month, day) = civil_from_days(days);
+    *out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    put3(out, 0, DAY_NAMES, (days % 7) as usize);
+    put2(out, 5, day);
+    put3(out, 8, MONTHS, month.wrapping_sub(1) as usize);
+    put2(out, 12, year / 100);
+    put2(out, 14, year % 100);
+    put2(out, 17, secs / 3600);
+    put2(out, 20, secs / 60 % 60);
+    put2(out, 23, secs % 60);
+}
+
+/// Parses an HTTP date in any of the three formats of RFC 9110 5.6.7:
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate), `Sunday, 06-Nov-94 08:49:37
+/// GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994` (asctime).
+///
+/// Returns `None` for anything else, for out-of-range fields (month 13, Feb
+/// 30, hour 24), and for times before 1970 (not representable as u64; every
+/// caller treats an unparseable date as absent). The day name must be a valid
+/// name but is not checked against the date. RFC 850 two-digit years 70-99 are
+/// 19xx and 00-69 are 20xx (RFC 9110 asks for "within 50 years" of now, which a
+/// clock-less library cannot know; all such dates in the wild are old).
+pub fn parse(s: &[u8]) -> Option<u64> {
+    let (year, month, day, time) = match s {
+        // IMF-fixdate: day-name "," SP DD SP mon SP YYYY SP time SP "GMT"
+        [d0, d1, d2, b',', b' ', dd @ .., b' ', b'G', b'M', b'T'] if s.len() == IMF_LEN => {
+            day_name(&[*d0, *d1, *d2])?;
+            match dd {
+                [a, b, b' ', m @ .., b' ', y0, y1, y2, y3, b' ', _, _, b':', _, _, b':', _, _]
+                    if m.len() == 3 =>
+                {
+                    let year = num(&[*y0, *y1, *y2, *y3])?;
+                    (year, month(m)?, num(&[*a, *b])?, dd.get(12..)?)
+                }
+                _ => return None,
+            }
+        }
+        // asctime: day-name SP mon SP (DD / SP D) SP time SP YYYY
+        [d0, d1, d2, b' ', m0, m1, m2, b' ', a, b, b' ', time @ .., b' ', y0, y1, y2, y3]
+            if s.len() == 24 =>
+        {
+            day_name(&[*d0, *d1, *d2])?;
+            let day = if *a == b' ' { num(&[*b])? } else { num(&[*a, *b])? };
+            (num(&[*y0, *y1, *y2, *y3])?, month(&[*m0, *m1, *m2])?, day, time)
+        }
+        // RFC 850: day-name-l "," SP DD "-" mon "-" YY SP time SP "GMT"
+        _ => {
+            let comma = s.iter().position(|&b| b == b',')?;
+            long_day_name(s.get(..comma)?)?;
+            match s.get(comma..)? {
+                [b',', b' ', a, b, b'-', m0, m1, m2, b'-', y0, y1, b' ', time @ .., b' ', b'G', b'M', b'T'] => {
+                    let yy = num(&[*y0, *y1])?;
+                    let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
+                    (year, month(&[*m0, *m1, *m2])?, num(&[*a, *b])?, time)
+                }
+                _ => return None,
+            }
+        }
+    };
+    let (hour, min, sec) = match time {
+        [h0, h1, b':', m0, m1, b':', s0, s1] => {
+            (num(&[*h0, *h1])?, num(&[*m0, *m1])?, num(&[*s0, *s1])?)
+        }
+        _ => return None,
+    };
+    // second = 60 is allowed by the grammar for leap seconds.
+    if hour > 23 || min > 59 || sec > 60 || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month, day);
+    let secs = days * SECS_PER_DAY as i64 + (hour * 3600 + min * 60 + sec) as i64;
+    u64::try_from(secs).ok()
+}
+
+/// Decimal value of 1 to 4 ASCII digits.
+fn num(digits: &[u8]) -> Option<u32> {
+    let mut v = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (d - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// Month number (1-12) of a case-sensitive three-letter name.
+fn month(m: &[u8]) -> Option<u32> {
+    MONTHS.chunks(3).position(|x| x == m).map(|i| i as u32 + 1)
+}
+
+fn day_name(d: &[u8]) -> Option<()> {
+    DAY_NAMES.chunks(3).any(|x| x == d).then_some(())
+}
+
+/// Full day names of RFC 850 dates.
+fn long_day_name(d: &[u8]) -> Option<()> {
+    const LONG: [&[u8]; 7] =
+        [b"Monday", b"Tuesday", b"Wednesday", b"Thursday", b"Friday", b"Saturday", b"Sunday"];
+    LONG.contains(&d).then_some(())
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+

@@ -1,0 +1,172 @@
+//! Response head writing into a caller-provided buffer.
+
+use crate::date;
+use crate::util::{fmt_u64, is_tchar, U64_DIGITS};
+
+/// The reason phrase for `status` (RFC 9110 15), or `""` for codes a static
+/// server never sends (an empty reason is valid, RFC 9112 4).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Returned by [`HeadWriter::finish`] when the head could not be written as
+/// asked: it did not fit in the buffer, or a field was refused (a name that is
+/// not a token, a value with CR, LF, NUL or another control character, or a
+/// status outside 100..=999). The buffer contents are then unspecified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooSmall;
+
+/// Writes a response head (`HTTP/1.1 <status> <reason>`, fields, empty line)
+/// into a caller-provided buffer.
+///
+/// Failure is sticky: once a call does not fit (or is refused), every later
+/// call is a no-op and [`finish`](Self::finish) returns `Err(TooSmall)`, so a
+/// truncated head can never be sent. The calls chain:
+/// `w.header(b"Server", b"mote").header_u64(b"Content-Length", 5);`
+pub struct HeadWriter<'o> {
+    out: &'o mut [u8],
+    len: usize,
+    failed: bool,
+}
+
+impl<'o> HeadWriter<'o> {
+    /// Starts a head with the status line. The version is always HTTP/1.1
+    /// (RFC 9112 2.3: a server sends its highest conformant version).
+    pub fn new(out: &'o mut [u8], status: u16) -> Self {
+        let mut w = HeadWriter { out, len: 0, failed: false };
+        if !(100..=999).contains(&status) {
+            w.failed = true;
+        }
+        let mut digits = [0; U64_DIGITS];
+        w.put(b"HTTP/1.1 ");
+        w.put(fmt_u64(status as u64, &mut digits));
+        w.put(b" ");
+        w.put(reason_phrase(status).as_bytes());
+        w.put(b"\r\n");
+        w
+    }
+
+    /// Appends `bytes`, or marks the writer failed if they do not fit.
+    fn put(&mut self, bytes: &[u8]) {
+        if self.failed {
+            return;
+        }
+        // len <= out.len() and slices are at most isize::MAX long: no overflow.
+        let end = self.len + bytes.len();
+        match self.out.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+            }
+            None => self.failed = true,
+        }
+    }
+
+    /// `name: ` after checking the name is a token (RFC 9110 5.1).
+    fn name(&mut self, name: &[u8]) {
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            self.failed = true;
+        }
+        self.put(name);
+        self.put(b": ");
+    }
+
+    /// Appends `name: value`. Refuses (fails the writer) a value with CR, LF,
+    /// NUL or another control character other than HTAB, so a value derived
+    /// from a request (a redirect Location) can never split the response.
+    pub fn header(&mut self, name: &[u8], value: &[u8]) -> &mut Self {
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            self.failed = true;
+        }
+        self.name(name);
+        self.put(value);
+        self.put(b"\r\n");
+        self
+    }
+
+    /// Appends `name: <decimal value>`.
+    pub fn header_u64(&mut self, name: &[u8], value: u64) -> &mut Self {
+        let mut digits = [0; U64_DIGITS];
+        self.header(name, fmt_u64(value, &mut digits))
+    }
+
+    /// Appends `name: <IMF-fixdate>` for a Unix time (see [`date::format`]).
+    pub fn header_date(&mut self, name: &[u8], unix: u64) -> &mut Self {
+        let mut d = [0; date::IMF_LEN];
+        date::format(unix, &mut d);
+        self.header(name, &d)
+    }
+
+    /// Appends `Content-Range: bytes start-end/total` (RFC 9110 14.4).
+    pub fn content_range(&mut self, start: u64, end_inclusive: u64, total: u64) -> &mut Self {
+        let mut digits = [0; U64_DIGITS];
+        self.put(b"Content-Range: bytes ");
+        self.put(fmt_u64(start, &mut digits));
+        self.put(b"-");
+        self.put(fmt_u64(end_inclusive, &mut digits));
+        self.content_range_total(total)
+    }
+
+    /// Appends `Content-Range: bytes */total`, for a 416 (RFC 9110 15.5.17).
+    pub fn content_range_unsatisfied(&mut self, total: u64) -> &mut Self {
+        self.put(b"Content-Range: bytes *");
+        self.content_range_total(total)
+    }
+
+    fn content_range_total(&mut self, total: u64) -> &mut Self {
+        let mut digits = [0; U64_DIGITS];
+        self.put(b"/");
+        self.put(fmt_u64(total, &mut digits));
+        self.put(b"\r\n");
+        self
+    }
+
+    /// Appends pre-formatted field lines verbatim; each must end with CRLF.
+    /// For fixed fields the server builds once (e.g. security headers).
+    pub fn raw(&mut self, lines: &[u8]) -> &mut Self {
+        self.put(lines);
+        self
+    }
+
+    /// Appends the empty line ending the head and returns the head's length.
+    pub fn finish(mut self) -> Result<usize, TooSmall> {
+        self.put(b"\r\n");
+        if self.failed {
+            Err(TooSmall)
+        } else {
+            Ok(self.len)
+        }
+    }
+}
