@@ -35,14 +35,23 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod cond;
 pub mod date;
+pub mod encoding;
+pub mod mime;
 pub mod parse;
+pub mod path;
+pub mod range;
 mod util;
 pub mod write;
 
 pub use body::BodySkipper;
+pub use cond::Outcome;
+pub use encoding::Encoding;
 pub use parse::{
     parse_request, status_for_full_buffer, Body, Error, Header, Method, Parsed, Request, Version,
     MAX_LEADING_EMPTY_LINES, MAX_TARGET,
 };
+pub use path::PathError;
+pub use range::RangeDecision;
 pub use write::{reason_phrase, HeadWriter, TooSmall};

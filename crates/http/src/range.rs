@@ -1,0 +1,91 @@
+//! The `Range` request header for a single byte range (RFC 9110 14.1-14.2).
+
+use crate::util::{eq_ic, list, trim_ows};
+
+/// What to send in answer to a `Range` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeDecision {
+    /// Ignore the header and send the whole representation (200).
+    Full,
+    /// Send bytes `start..=end` (206); `end < len` always holds.
+    Partial {
+        /// First byte.
+        start: u64,
+        /// Last byte, inclusive.
+        end: u64,
+    },
+    /// Send 416 with `Content-Range: bytes */len`.
+    Unsatisfiable,
+}
+
+/// Parses `1*DIGIT`, saturating at u64::MAX: a position too big for 64 bits is
+/// simply "past any end", which is what saturation gives.
+fn pos(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.saturating_mul(10).saturating_add(d as u64);
+    }
+    Some(v)
+}
+
+/// Decides how to answer `Range: value` for a representation of `len` bytes.
+///
+/// * Only the `bytes` unit (case-insensitive) is understood; any other unit,
+///   a syntax error, or more than one range gives [`RangeDecision::Full`]
+///   (RFC 9110 14.2 lets a server ignore Range; serving several ranges needs
+///   multipart/byteranges, which a small server does not do).
+/// * `a-b` is clamped to `len - 1`; `a-` runs to the end; `-n` is the last `n`
+///   bytes (all of them if `n >= len`).
+/// * A first position at or past `len`, or a suffix length of 0, is
+///   [`RangeDecision::Unsatisfiable`].
+/// * `len == 0` always gives `Full`: no byte range of an empty representation
+///   can be expressed with an inclusive end, and an empty 200 is a correct
+///   answer to any Range request.
+///
+/// Whitespace is tolerated around the list elements (RFC 9110 5.6.1), not
+/// inside a range-spec.
+pub fn decide(value: &[u8], len: u64) -> RangeDecision {
+    spec(value, len).unwrap_or(RangeDecision::Full)
+}
+
+fn spec(value: &[u8], len: u64) -> Option<RangeDecision> {
+    let value = trim_ows(value);
+    let (unit, set) = value.split_at_checked(value.iter().position(|&b| b == b'=')?)?;
+    if !eq_ic(trim_ows(unit), b"bytes") {
+        return None;
+    }
+    let mut specs = list(set.get(1..)?);
+    let spec = specs.next()?;
+    if specs.next().is_some() || len == 0 {
+        return None;
+    }
+    let dash = spec.iter().position(|&b| b == b'-')?;
+    let (first, last) = (spec.get(..dash)?, spec.get(dash + 1..)?);
+    let last_byte = len - 1;
+    if first.is_empty() {
+        // suffix-range: the last n bytes.
+        let n = pos(last)?;
+        return Some(if n == 0 {
+            RangeDecision::Unsatisfiable
+        } else {
+            RangeDecision::Partial { start: len.saturating_sub(n), end: last_byte }
+        });
+    }
+    let start = pos(first)?;
+    let end = if last.is_empty() { u64::MAX } else { pos(last)? };
+    if end < start {
+        return None; // invalid range-spec: ignore the header
+    }
+    Some(if start >= len {
+        RangeDecision::Unsatisfiable
+    } else {
+        RangeDecision::Partial { start, end: end.min(last_byte) }
+    })
+}
