@@ -15,7 +15,10 @@ SHT_NOBITS = 8
 
 
 def elf_alloc_bytes(path):
-    """Sum of SHF_ALLOC sections that occupy file bytes (.bss is excluded)."""
+    """Sum of SHF_ALLOC sections that occupy file bytes: code, read-only data and data.
+
+    Excluded: .bss (no file bytes) and .eh_frame/.eh_frame_hdr, unwind tables that a
+    panic=abort program never reads (mote-httpd drops them; see crates/httpd)."""
     with open(path, 'rb') as f:
         data = f.read()
     if data[:4] != b'\x7fELF':
@@ -35,9 +38,19 @@ def elf_alloc_bytes(path):
             _, sh_type, flags, _, _, size = struct.unpack_from(end + 'IIQQQQ', data, off)
         else:
             _, sh_type, flags, _, _, size = struct.unpack_from(end + 'IIIIII', data, off)
-        if flags & SHF_ALLOC and sh_type != SHT_NOBITS:
+        if flags & SHF_ALLOC and sh_type != SHT_NOBITS and not section_name(data, end, is64, shoff,
+                                                                                 shentsize, i).startswith(b'.eh_frame'):
             total += size
     return total
+
+
+def section_name(data, end, is64, shoff, shentsize, index):
+    shstrndx, = struct.unpack_from(end + 'H', data, 0x3E if is64 else 0x32)
+    fmt = end + ('IIQQQQ' if is64 else 'IIIIII')
+    strtab_off = struct.unpack_from(fmt, data, shoff + shstrndx * shentsize)[4]
+    name_off = struct.unpack_from(fmt, data, shoff + index * shentsize)[0]
+    start = strtab_off + name_off
+    return data[start:data.index(b'\0', start)]
 
 
 def find(target_dir, pattern):
@@ -50,13 +63,13 @@ def main():
     rows = []
     wasm = find(target_dir, 'worlds*/wasm32-unknown-unknown/release/mote_http_demo.wasm')
     riscv = find(target_dir, 'worlds*/riscv32imc-unknown-none-elf/release/mote-http-demo')
-    x86 = find(target_dir, 'worlds/release/mote-http-demo')
+    x86 = find(target_dir, 'worlds/x86_64-unknown-linux-gnu/release/mote-http-demo')
     missing = [n for n, p in (('wasm32', wasm), ('riscv32imc', riscv), ('x86_64', x86)) if not p]
     if missing:
         raise SystemExit('code-size: no build found for ' + ', '.join(missing))
     rows.append(('wasm32-unknown-unknown', 'module file', os.path.getsize(wasm)))
-    rows.append(('riscv32imc-unknown-none-elf', 'text+rodata+data', elf_alloc_bytes(riscv)))
-    rows.append(('x86_64 (no libc, static)', 'text+rodata+data', elf_alloc_bytes(x86)))
+    rows.append(('riscv32imc-unknown-none-elf', 'code+data', elf_alloc_bytes(riscv)))
+    rows.append(('x86_64 (no libc, static)', 'code+data', elf_alloc_bytes(x86)))
     print(f'{"target":30} {"measure":18} {"bytes":>8}')
     for t, m, n in rows:
         print(f'{t:30} {m:18} {n:8}')

@@ -23,13 +23,17 @@ pub fn handle(input: &[u8], out: &mut [u8]) -> usize {
             Err(_) => (400, &b"text/plain"[..], None, None),
             Ok(p) => {
                 let ct = mime::from_path(p);
-                let enc = req.header(b"accept-encoding").and_then(|a| encoding::negotiate(a, 0b111));
+                let enc = req
+                    .header(b"accept-encoding")
+                    .and_then(|a| encoding::negotiate(a, 0b111));
                 match cond::evaluate(&req, FILE_ETAG, FILE_MTIME) {
                     cond::Outcome::NotModified => (304, ct, enc, None),
                     cond::Outcome::PreconditionFailed => (412, ct, enc, None),
                     cond::Outcome::Proceed { range_allowed } => match req.header(b"range") {
                         Some(r) if range_allowed => match range::decide(r, FILE_LEN) {
-                            range::RangeDecision::Partial { start, end } => (206, ct, enc, Some((start, end))),
+                            range::RangeDecision::Partial { start, end } => {
+                                (206, ct, enc, Some((start, end)))
+                            }
                             range::RangeDecision::Unsatisfiable => (416, ct, enc, None),
                             range::RangeDecision::Full => (200, ct, enc, None),
                         },
@@ -40,16 +44,20 @@ pub fn handle(input: &[u8], out: &mut [u8]) -> usize {
         },
     };
     let mut w = HeadWriter::new(out, status);
-    w.header_date(b"Date", NOW).header(b"Server", b"mote").header(b"Content-Type", ctype);
+    w.header_date(b"Date", NOW)
+        .header(b"Server", b"mote")
+        .header(b"Content-Type", ctype);
     if let Some(e) = enc {
         w.header(b"Content-Encoding", e.token());
     }
     if let Some((s, e)) = cr {
-        w.content_range(s, e, FILE_LEN).header_u64(b"Content-Length", e - s + 1);
+        w.content_range(s, e, FILE_LEN)
+            .header_u64(b"Content-Length", e - s + 1);
     } else {
         w.header_u64(b"Content-Length", FILE_LEN);
     }
-    w.header(b"ETag", FILE_ETAG).header_date(b"Last-Modified", FILE_MTIME);
+    w.header(b"ETag", FILE_ETAG)
+        .header_date(b"Last-Modified", FILE_MTIME);
     w.finish().unwrap_or(0)
 }
 
@@ -62,19 +70,24 @@ mod wasm {
 
     #[no_mangle]
     pub extern "C" fn mote_in() -> *mut u8 {
-        // SAFETY: wasm32-unknown-unknown is single-threaded; only the address is taken.
-        unsafe { core::ptr::addr_of_mut!(IN) as *mut u8 }
+        // Only the address is taken: no reference to the static is created.
+        core::ptr::addr_of_mut!(IN) as *mut u8
     }
     #[no_mangle]
     pub extern "C" fn mote_out() -> *const u8 {
-        // SAFETY: as above.
-        unsafe { core::ptr::addr_of!(OUT) as *const u8 }
+        // Only the address is taken, as above.
+        core::ptr::addr_of!(OUT) as *const u8
     }
     #[no_mangle]
     pub extern "C" fn mote_handle(len: usize) -> usize {
         // SAFETY: single-threaded; the two buffers are distinct statics and no other
         // reference to them is live during this call.
-        let (input, out) = unsafe { (&*core::ptr::addr_of!(IN), &mut *core::ptr::addr_of_mut!(OUT)) };
+        let (input, out) = unsafe {
+            (
+                &*core::ptr::addr_of!(IN),
+                &mut *core::ptr::addr_of_mut!(OUT),
+            )
+        };
         super::handle(input.get(..len).unwrap_or(&[]), out)
     }
 
