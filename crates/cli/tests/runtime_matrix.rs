@@ -57,7 +57,7 @@ fn oci_runtime(tool: &str, port: u16) {
     run(Command::new(&umoci)
         .args(["unpack", "--image", &format!("{}:{TAG}", image.layout.display())])
         .arg(&bundle));
-    write_runtime_config(&bundle, &(image.port_args)(port));
+    write_runtime_config(&bundle, &image.port_args(port));
     let id = format!("mote-rt-{tool}-{}", std::process::id());
     let _cleanup = Cleanup(|| {
         let _ = output(Command::new(&bin).args(["delete", "-f", &id]));
@@ -209,7 +209,7 @@ fn containerd_serves_site() {
     let start = Instant::now();
     let mut cmd = c();
     cmd.args(["run", "-d", "--net-host", "--read-only", "--null-io", &name, id]);
-    cmd.args((image.port_args)(port));
+    cmd.args(image.port_args(port));
     run(&mut cmd);
     let t = wait_200(port, "/healthz", start).unwrap_or_else(|e| panic!("containerd: {e}"));
     eprintln!("containerd: first 200 after {:.1} ms", t.as_secs_f64() * 1e3);

@@ -80,9 +80,19 @@ pub fn output(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
 }
 
-/// One HTTP/1.1 GET over a fresh connection; returns status and body.
+/// One HTTP/1.1 GET to 127.0.0.1:`port` over a fresh connection; returns status and body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    http_get_addr(SocketAddr::from(([127, 0, 0, 1], port)), path)
+}
+
+/// Like [`http_get`], to a "host:port" address.
+pub fn http_get_at(addr: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::net::ToSocketAddrs;
+    let a = addr.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other(format!("cannot resolve {addr}")))?;
+    http_get_addr(a, path)
+}
+
+fn http_get_addr(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
@@ -164,12 +174,21 @@ pub struct TestImage {
     pub docker_ref: String,
     /// Site files (path below the web root, bytes).
     pub site: Vec<(String, Vec<u8>)>,
-    /// Command line that serves the site on `port` (for host-network runtimes, which
-    /// cannot map ports and so override the image's arguments).
-    pub port_args: fn(u16) -> Vec<String>,
+    /// The image's entry point; it takes mote-httpd's flags.
+    pub entrypoint: Vec<String>,
 }
 
 pub const TAG: &str = "test";
+
+impl TestImage {
+    /// Command line that serves the site on `port` (for host-network runtimes, which
+    /// cannot map ports and so override the image's arguments).
+    pub fn port_args(&self, port: u16) -> Vec<String> {
+        let mut a = self.entrypoint.clone();
+        a.extend(["--listen".to_string(), format!("0.0.0.0:{port}"), "--root".to_string(), "/www".to_string()]);
+        a
+    }
+}
 
 pub fn site_files() -> Vec<(String, Vec<u8>)> {
     vec![
@@ -178,7 +197,7 @@ pub fn site_files() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// Builds (once) the test image with `mote pack` into this test binary's scratch dir.
+/// Builds (once per test binary) the test image into the binary's scratch dir.
 pub fn test_image() -> &'static TestImage {
     static IMAGE: OnceLock<TestImage> = OnceLock::new();
     IMAGE.get_or_init(|| {
@@ -198,8 +217,9 @@ pub fn test_image() -> &'static TestImage {
     })
 }
 
-/// Stand-in image until `mote pack` lands: busybox httpd (static) on port 8080 as uid
-/// 65532, assembled with umoci and converted with skopeo. Serves /healthz as a file.
+/// Stand-in image until `mote pack` lands: static busybox httpd as uid 65532 behind a
+/// tiny entry script that takes mote-httpd's `--listen ADDR:PORT --root DIR` flags,
+/// assembled with umoci and converted with skopeo. Serves /healthz as a file.
 fn build_busybox_image(base: PathBuf, site_dir: PathBuf, site: Vec<(String, Vec<u8>)>) -> TestImage {
     let umoci = require_tool("umoci");
     let skopeo = require_tool("skopeo");
@@ -213,6 +233,11 @@ fn build_busybox_image(base: PathBuf, site_dir: PathBuf, site: Vec<(String, Vec<
     let rootfs = bundle.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy(&busybox, rootfs.join("bin/busybox")).unwrap();
+    std::fs::write(
+        rootfs.join("entry.sh"),
+        "port=8080 root=/www\nwhile [ $# -gt 0 ]; do case $1 in --listen) port=${2##*:}; shift 2;; --root) root=$2; shift 2;; *) shift;; esac; done\nexec /bin/busybox httpd -f -p $port -h $root\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(rootfs.join("www")).unwrap();
     for (name, bytes) in &site {
         std::fs::write(rootfs.join("www").join(name), bytes).unwrap();
@@ -222,8 +247,10 @@ fn build_busybox_image(base: PathBuf, site_dir: PathBuf, site: Vec<(String, Vec<
     run(Command::new(&umoci).args(["repack", "--image", &img]).arg(&bundle));
     let mut cfg = Command::new(&umoci);
     cfg.args(["config", "--image", &img, "--config.user", "65532:65532", "--config.exposedports", "8080/tcp"]);
-    cfg.args(["--config.entrypoint", "/bin/busybox"]);
-    for a in ["httpd", "-f", "-p", "8080", "-h", "/www"] {
+    for a in ["/bin/busybox", "sh", "/entry.sh"] {
+        cfg.arg(format!("--config.entrypoint={a}"));
+    }
+    for a in ["--listen", "0.0.0.0:8080", "--root", "/www"] {
         cfg.arg(format!("--config.cmd={a}"));
     }
     run(&mut cfg);
@@ -240,7 +267,7 @@ fn build_busybox_image(base: PathBuf, site_dir: PathBuf, site: Vec<(String, Vec<
         docker_archive,
         docker_ref,
         site,
-        port_args: |port| ["/bin/busybox", "httpd", "-f", "-p", &port.to_string(), "-h", "/www"].iter().map(|s| s.to_string()).collect(),
+        entrypoint: vec!["/bin/busybox".into(), "sh".into(), "/entry.sh".into()],
     }
 }
 
