@@ -14,4 +14,4 @@ case "$target" in
   aarch64-unknown-linux-gnu) export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc ;;
 esac
 cargo build --quiet --release -p mote-httpd --target "$target" >&2
-echo "$PWD/target/$target/release/mote-httpd"
+echo "${CARGO_TARGET_DIR:-$PWD/target}/$target/release/mote-httpd"

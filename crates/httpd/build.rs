@@ -10,7 +10,6 @@ fn main() {
         "-nostdlib",
         "-static",
         "-Wl,--gc-sections",
-        "-Wl,-n",
         "-Wl,--build-id=none",
         "-Wl,-z,norelro",
         "-Wl,-z,noseparate-code",
@@ -18,5 +17,11 @@ fn main() {
     ] {
         println!("cargo:rustc-link-arg-bin=mote-httpd={arg}");
     }
+    // No unwinding (panic = "abort"), so unwind tables are dead weight: drop .eh_frame
+    // (several KB) with a linker-script fragment that augments the default script.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let script = out.join("discard-eh.ld");
+    std::fs::write(&script, "SECTIONS { /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) *(.comment) } } INSERT AFTER .text;\n").unwrap();
+    println!("cargo:rustc-link-arg-bin=mote-httpd=-Wl,-T,{}", script.display());
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -1,0 +1,102 @@
+//! Entity tags that are equal on every replica of an image and change with the content.
+//!
+//! Design: images carry fixed mtimes, so (size, mtime) alone would survive a content
+//! change, and inode numbers differ between replicas. The tag is therefore a 64-bit hash
+//! of size, mtime (whole seconds) and a content fingerprint: the first and the last 4 KiB
+//! of the file (files up to 8 KiB are hashed completely), read with pread when the file is
+//! opened. A change inside the middle of a file larger than 8 KiB that keeps size and
+//! mtime is not detected; any change of size, mtime, head or tail is.
+//!
+//! Fingerprints are cached per process in a small direct-mapped table keyed by
+//! (device, inode, size, mtime, ctime with nanoseconds): every write to a file updates its
+//! ctime, so a stale entry is never used, and a hot file costs no extra syscalls.
+//! A variant (`.br`, `.zst`, `.gz`) gets its own tag plus a suffix (`"…-br"`).
+
+use crate::num::W;
+use crate::sys::{self, Fd};
+use rustix::fs::Stat;
+
+const WINDOW: u64 = 4096;
+const SLOTS: usize = 64;
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    key: [u64; 7],
+    fp: u64,
+}
+
+pub struct Cache {
+    e: [Entry; SLOTS],
+}
+
+impl Cache {
+    pub const fn new() -> Self {
+        Cache { e: [Entry { key: [0; 7], fp: 0 }; SLOTS] }
+    }
+}
+
+fn mix(h: u64, w: u64) -> u64 {
+    (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+}
+
+/// Hash of bytes, identical on every architecture (little-endian words).
+fn hash(mut h: u64, s: &[u8]) -> u64 {
+    let mut it = s.chunks_exact(8);
+    for c in &mut it {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        h = mix(h, u64::from_le_bytes(b));
+    }
+    let mut b = [0u8; 8];
+    for (d, s) in b.iter_mut().zip(it.remainder()) {
+        *d = *s;
+    }
+    mix(mix(h, u64::from_le_bytes(b)), s.len() as u64)
+}
+
+/// Size and mtime with negative values clamped to 0.
+pub fn size_mtime(st: &Stat) -> (u64, u64) {
+    (st.st_size.max(0) as u64, st.st_mtime.max(0) as u64)
+}
+
+fn fingerprint(fd: Fd, size: u64) -> u64 {
+    let mut buf = [0u8; WINDOW as usize];
+    let mut h = 0x243F_6A88_85A3_08D3;
+    let second = if size > 2 * WINDOW { size - WINDOW } else { WINDOW };
+    for off in [0, second] {
+        if off >= size && off > 0 {
+            break;
+        }
+        let n = rustix::io::pread(sys::borrow(fd), &mut buf, off).unwrap_or(0);
+        h = hash(h, buf.get(..n).unwrap_or(&[]));
+    }
+    h
+}
+
+/// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length.
+pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 32]) -> usize {
+    let (size, mtime) = size_mtime(st);
+    let key = [
+        st.st_dev as u64,
+        st.st_ino as u64,
+        size,
+        mtime,
+        st.st_mtime_nsec as u64,
+        st.st_ctime as u64,
+        st.st_ctime_nsec as u64,
+    ];
+    let slot = (mix(key[0], key[1]) >> 58) as usize % SLOTS;
+    let fp = match cache.e.get_mut(slot) {
+        Some(e) if e.key == key => e.fp,
+        Some(e) => {
+            let fp = fingerprint(fd, size);
+            *e = Entry { key, fp };
+            fp
+        }
+        None => fingerprint(fd, size),
+    };
+    let tag = mix(mix(mix(fp, size), mtime), 0x6d6f7465);
+    let mut w = W::new(out);
+    w.byte(b'"').hex(tag, 16).put(suffix).byte(b'"');
+    w.len
+}

@@ -1,0 +1,185 @@
+//! Access log: one line per request, collected in a buffer and written to stdout once
+//! per event-loop turn (or when the buffer is full), never one syscall per request.
+//! Common Log Format by default, JSON lines with `--log json`.
+
+use crate::config::LogMode;
+use crate::num::W;
+use crate::sys;
+
+/// Wall-clock strings, recomputed at most once per second.
+pub struct Clock {
+    pub mono: u64,
+    pub unix: u64,
+    /// `Date: <IMF-fixdate>\r\n`
+    pub date_line: [u8; 37],
+    /// `26/Nov/2026:17:00:00 +0000`
+    clf: [u8; 26],
+    /// `2026-11-26T17:00:00Z`
+    iso: [u8; 20],
+}
+
+const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
+
+impl Clock {
+    pub fn new() -> Self {
+        let mut c = Clock { mono: 0, unix: u64::MAX, date_line: [0; 37], clf: [0; 26], iso: [0; 20] };
+        c.tick();
+        c
+    }
+
+    /// Reads the monotonic clock; refreshes the wall-clock strings when a second passed.
+    pub fn tick(&mut self) {
+        let m = sys::clock_secs(true);
+        if m == self.mono && self.unix != u64::MAX {
+            return;
+        }
+        self.mono = m;
+        let u = sys::clock_secs(false);
+        if u == self.unix {
+            return;
+        }
+        self.unix = u;
+        let mut imf = [0u8; mote_http::date::IMF_LEN];
+        mote_http::date::format(u, &mut imf);
+        // "Thu, 26 Nov 2026 17:00:00 GMT"
+        //  0123456789012345678901234567
+        let mut w = W::new(&mut self.date_line);
+        w.put(b"Date: ").put(&imf).put(b"\r\n");
+        let g = |a: usize, b: usize| imf.get(a..b).unwrap_or(b"??");
+        let mut w = W::new(&mut self.clf);
+        w.put(g(5, 7)).put(b"/").put(g(8, 11)).put(b"/").put(g(12, 16)).put(b":").put(g(17, 25)).put(b" +0000");
+        let mon = MONTHS.chunks(3).position(|m| m == g(8, 11)).unwrap_or(0) as u64 + 1;
+        let mut w = W::new(&mut self.iso);
+        w.put(g(12, 16)).put(b"-").dec2(mon).put(b"-").put(g(5, 7)).put(b"T").put(g(17, 25)).put(b"Z");
+    }
+}
+
+/// The client address: IPv4 in the first 4 bytes unless `v6`.
+#[derive(Clone, Copy)]
+pub struct Peer {
+    pub v6: bool,
+    pub addr: [u8; 16],
+}
+
+impl Peer {
+    pub fn write(&self, w: &mut W) {
+        if !self.v6 {
+            for (i, b) in self.addr.iter().take(4).enumerate() {
+                if i > 0 {
+                    w.byte(b'.');
+                }
+                w.dec(*b as u64);
+            }
+            return;
+        }
+        let mut g = [0u16; 8];
+        for (i, x) in g.iter_mut().enumerate() {
+            *x = u16::from_be_bytes([self.addr[(2 * i) & 15], self.addr[(2 * i + 1) & 15]]);
+        }
+        // longest run of zero groups (length >= 2) becomes "::"
+        let (mut best, mut best_len, mut run) = (8, 1, 0);
+        for i in 0..8 {
+            run = if g[i] == 0 { run + 1 } else { 0 };
+            if run > best_len {
+                best_len = run;
+                best = i + 1 - run;
+            }
+        }
+        let mut i = 0;
+        while i < 8 {
+            if i == best {
+                w.put(b"::");
+                i += best_len;
+                continue;
+            }
+            if i > 0 && i != best + best_len {
+                w.byte(b':');
+            }
+            let v = g[i] as u64;
+            let digits = if v >= 0x1000 { 4 } else if v >= 0x100 { 3 } else if v >= 0x10 { 2 } else { 1 };
+            w.hex(v, digits);
+            i += 1;
+        }
+    }
+}
+
+pub struct Log<'a> {
+    pub mode: LogMode,
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+/// Longest line we format (a request target is cut at this length, marked with "...").
+const LINE_MAX: usize = 2048;
+
+impl<'a> Log<'a> {
+    pub fn new(mode: LogMode, buf: &'a mut [u8]) -> Self {
+        Log { mode, buf, len: 0 }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn line(&mut self, clock: &Clock, peer: &Peer, method: &[u8], target: &[u8], version: &[u8], status: u16, bytes: u64) {
+        if self.mode == LogMode::Off {
+            return;
+        }
+        if self.len + LINE_MAX > self.buf.len() {
+            self.flush();
+        }
+        let json = self.mode == LogMode::Json;
+        let mut w = W::new(self.buf.get_mut(self.len..).unwrap_or(&mut []));
+        let target = target.get(..LINE_MAX - 300).unwrap_or(target);
+        if json {
+            w.put(b"{\"time\":\"").put(&clock.iso).put(b"\",\"remote\":\"");
+            peer.write(&mut w);
+            w.put(b"\",\"method\":\"");
+            esc(&mut w, method, true);
+            w.put(b"\",\"target\":\"");
+            esc(&mut w, target, true);
+            w.put(b"\",\"protocol\":\"").put(version).put(b"\",\"status\":").dec(status as u64);
+            w.put(b",\"bytes\":").dec(bytes).put(b"}\n");
+        } else {
+            peer.write(&mut w);
+            w.put(b" - - [").put(&clock.clf).put(b"] \"");
+            esc(&mut w, method, false);
+            if !target.is_empty() {
+                w.byte(b' ');
+                esc(&mut w, target, false);
+                w.byte(b' ').put(version);
+            }
+            w.put(b"\" ").dec(status as u64).byte(b' ');
+            if bytes == 0 {
+                w.byte(b'-');
+            } else {
+                w.dec(bytes);
+            }
+            w.byte(b'\n');
+        }
+        if !w.full {
+            self.len += w.len;
+        }
+    }
+
+    pub fn flush(&mut self) {
+        let mut done = 0;
+        while done < self.len {
+            match rustix::io::write(sys::borrow(1), self.buf.get(done..self.len).unwrap_or(&[])) {
+                Ok(n) if n > 0 => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                _ => break, // stdout gone or broken: drop the lines, keep serving
+            }
+        }
+        self.len = 0;
+    }
+}
+
+/// Escapes bytes for a quoted log field: `"`, `\`, controls and non-ASCII become
+/// `\xHH` (CLF, as Apache does) or `\u00HH` (JSON).
+fn esc(w: &mut W, s: &[u8], json: bool) {
+    for &b in s {
+        if b < 0x20 || b >= 0x7f || b == b'"' || b == b'\\' {
+            w.put(if json { b"\\u00" } else { b"\\x" }).hex(b as u64, 2);
+        } else {
+            w.byte(b);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Number parsing and formatting without core::fmt, and a small bounded writer.
+
+/// Appends bytes into a fixed buffer. Overflow is sticky: `ok()` is false afterwards and
+/// nothing past the capacity is ever written.
+pub struct W<'a> {
+    pub buf: &'a mut [u8],
+    pub len: usize,
+    pub full: bool,
+}
+
+impl<'a> W<'a> {
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        W { buf, len: 0, full: false }
+    }
+
+    pub fn put(&mut self, s: &[u8]) -> &mut Self {
+        match self.buf.get_mut(self.len..self.len + s.len()) {
+            Some(d) if !self.full => {
+                d.copy_from_slice(s);
+                self.len += s.len();
+            }
+            _ => self.full = true,
+        }
+        self
+    }
+
+    pub fn byte(&mut self, b: u8) -> &mut Self {
+        self.put(&[b])
+    }
+
+    pub fn dec(&mut self, v: u64) -> &mut Self {
+        let mut tmp = [0u8; 20];
+        let s = dec(v, &mut tmp);
+        self.put(s)
+    }
+
+    /// Two-digit zero-padded decimal (v < 100).
+    pub fn dec2(&mut self, v: u64) -> &mut Self {
+        self.put(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8])
+    }
+
+    pub fn hex(&mut self, v: u64, digits: u32) -> &mut Self {
+        let mut i = digits;
+        while i > 0 {
+            i -= 1;
+            self.byte(HEX[((v >> (i * 4)) & 15) as usize]);
+        }
+        self
+    }
+
+    pub fn done(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+pub const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Decimal digits of `v`, written at the end of `tmp`.
+pub fn dec(mut v: u64, tmp: &mut [u8; 20]) -> &[u8] {
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    tmp.get(i..).unwrap_or(&[])
+}
+
+/// Parses an unsigned decimal without sign, blanks or overflow.
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    Some(v)
+}

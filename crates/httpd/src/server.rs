@@ -1,0 +1,670 @@
+//! Start-up (root, listener, limits, privileges, workers) and the event loop.
+//!
+//! The loop is single-threaded epoll. The listener and the signalfd are level-triggered;
+//! connections are edge-triggered for IN|OUT|RDHUP, registered once and never modified:
+//! each event runs `drive`, which makes all the progress it can (read, parse, respond,
+//! send, next pipelined request) until a syscall says EAGAIN, so the next edge always
+//! comes. Deadlines are checked once per second of the monotonic clock: epoll_wait uses a
+//! 1 s timeout while connections exist.
+
+use crate::config::{err_line, Config};
+use crate::etag::Cache;
+use crate::log::{Clock, Log, Peer};
+use crate::respond::{self, Ctx, Plan};
+use crate::sys::{self, Fd, Slots};
+use mote_http::{parse_request, BodySkipper, Body, Header, Parsed, Version};
+use rustix::event::epoll::{self, Event, EventData, EventFlags};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SendFlags, SocketAddrAny, SocketFlags};
+
+/// Response heads, redirects up to 2 KiB of Location and small bodies fit in this, plus
+/// the configured extra headers.
+const OUT_BASE: usize = 3072;
+/// Request header fields per request (more → 431 from the parser).
+const MAX_HEADERS: usize = 64;
+/// Seconds a closing connection may keep sending us data we discard (lingering close:
+/// an immediate close with unread input would reset the connection and destroy the
+/// response in flight).
+const LINGER: u64 = 2;
+
+const TOK_LISTEN: u64 = 0;
+const TOK_SIGNAL: u64 = 1;
+
+#[derive(Clone, Copy, PartialEq)]
+enum St {
+    Free,
+    Read,
+    Skip,
+    Send,
+    Linger,
+}
+
+pub struct Conn {
+    fd: Fd,
+    st: St,
+    next_free: usize,
+    peer: Peer,
+    deadline: u64,
+    served: u64,
+    in_len: usize,
+    /// Head of the request being answered (kept in the buffer for the log line).
+    head_len: usize,
+    method: (usize, usize),
+    target: (usize, usize),
+    v10: bool,
+    status: u16,
+    keep: bool,
+    out_pos: usize,
+    out_len: usize,
+    file: Fd,
+    off: u64,
+    left: u64,
+    sent: u64,
+    skip: Option<BodySkipper>,
+    skipped: u64,
+}
+
+impl Conn {
+    fn new(fd: Fd, peer: Peer) -> Self {
+        Conn {
+            fd,
+            st: St::Read,
+            next_free: usize::MAX,
+            peer,
+            deadline: 0,
+            served: 0,
+            in_len: 0,
+            head_len: 0,
+            method: (0, 0),
+            target: (0, 0),
+            v10: false,
+            status: 0,
+            keep: true,
+            out_pos: 0,
+            out_len: 0,
+            file: -1,
+            off: 0,
+            left: 0,
+            sent: 0,
+            skip: None,
+            skipped: 0,
+        }
+    }
+}
+
+/// Everything `drive` needs besides the connection and its buffers.
+struct Env<'a, 'l> {
+    cfg: &'a Config,
+    root: Fd,
+    clock: Clock,
+    cache: Cache,
+    log: Log<'l>,
+    stopping: bool,
+}
+
+fn fail(what: &[u8], e: Errno) -> i32 {
+    let mut b = [0u8; 20];
+    err_line(&[what, b" (errno ", crate::num::dec(e.raw_os_error() as u64, &mut b), b")"]);
+    1
+}
+
+pub fn run(cfg: &Config) -> i32 {
+    use rustix::fs::{Mode, OFlags};
+    let root = match rustix::fs::open(cfg.root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => sys::into_raw(fd),
+        Err(e) => {
+            err_line(&[b"cannot open --root directory '", cfg.root, b"'"]);
+            return fail(b"open root", e);
+        }
+    };
+    let lfd = match listener(cfg) {
+        Ok(fd) => fd,
+        Err(e) => return fail(b"cannot listen on --listen address", e),
+    };
+    // Room for a socket and a file per connection.
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    let want = cfg.max_conns * 2 + 32;
+    if lim.current.is_some_and(|c| c < want) {
+        lim.current = Some(lim.maximum.map_or(want, |m| m.min(want)));
+        let _ = setrlimit(Resource::Nofile, lim);
+    }
+    if let Err(e) = drop_privileges(cfg) {
+        return fail(b"cannot drop privileges to --uid/--gid", e);
+    }
+    let Some(sfd) = sys::signal_fd() else {
+        err_line(&[b"cannot set up signal handling"]);
+        return 1;
+    };
+    if cfg.workers > 1 {
+        return supervise(cfg, root, lfd, sfd);
+    }
+    serve(cfg, root, lfd, sfd, false)
+}
+
+fn listener(cfg: &Config) -> Result<Fd, Errno> {
+    use core::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
+    let activated = sys::env(b"LISTEN_PID").and_then(crate::num::parse_u64) == Some(pid)
+        && sys::env(b"LISTEN_FDS").and_then(crate::num::parse_u64).is_some_and(|n| n >= 1);
+    if activated {
+        let fd = 3;
+        let fl = rustix::fs::fcntl_getfl(sys::borrow(fd))?;
+        rustix::fs::fcntl_setfl(sys::borrow(fd), fl | rustix::fs::OFlags::NONBLOCK)?;
+        return Ok(fd);
+    }
+    let fam = if cfg.v6 { AddressFamily::INET6 } else { AddressFamily::INET };
+    let fd = sys::into_raw(rustix::net::socket_with(
+        fam,
+        rustix::net::SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?);
+    let b = sys::borrow(fd);
+    rustix::net::sockopt::set_socket_reuseaddr(b, true)?;
+    if cfg.workers > 1 {
+        let _ = rustix::net::sockopt::set_socket_reuseport(b, true);
+    }
+    if cfg.v6 {
+        rustix::net::bind(b, &SocketAddrV6::new(Ipv6Addr::from(cfg.addr), cfg.port, 0, 0))?;
+    } else {
+        let a = cfg.addr;
+        rustix::net::bind(b, &SocketAddrV4::new(Ipv4Addr::new(a[0], a[1], a[2], a[3]), cfg.port))?;
+    }
+    rustix::net::listen(b, 1024)?;
+    Ok(fd)
+}
+
+fn drop_privileges(cfg: &Config) -> Result<(), Errno> {
+    use rustix::thread::{set_thread_gid, set_thread_groups, set_thread_uid};
+    use rustix::process::{getegid, geteuid, getgid, getuid, Gid, Uid};
+    if cfg.uid.is_none() && cfg.gid.is_none() {
+        return Ok(());
+    }
+    // One thread only: the per-thread syscalls change the whole process.
+    set_thread_groups(&[])?;
+    if let Some(g) = cfg.gid {
+        let g = Gid::from_raw(g as u32);
+        set_thread_gid(g)?;
+        if getgid() != g || getegid() != g {
+            return Err(Errno::PERM);
+        }
+    }
+    if let Some(u) = cfg.uid {
+        let u = Uid::from_raw(u as u32);
+        set_thread_uid(u)?;
+        if getuid() != u || geteuid() != u {
+            return Err(Errno::PERM);
+        }
+    }
+    Ok(())
+}
+
+/// --workers N: N forked processes share the listener (EPOLLEXCLUSIVE wakes one). The
+/// parent forwards SIGTERM/SIGINT, reaps children and restarts one that dies while not
+/// stopping.
+fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
+    let mut pids = [0i32; 256];
+    let n = (cfg.workers as usize).min(pids.len());
+    let Ok(ep) = epoll::create(epoll::CreateFlags::CLOEXEC) else { return 1 };
+    let ep = sys::into_raw(ep);
+    let _ = epoll::add(sys::borrow(ep), sys::borrow(sfd), EventData::new_u64(TOK_SIGNAL), EventFlags::IN);
+    let mut stopping = false;
+    let mut deadline = 0;
+    let mut evbuf = [Event { flags: EventFlags::empty(), data: EventData::new_u64(0) }; 4];
+    loop {
+        if !stopping {
+            for p in pids.iter_mut().take(n).filter(|p| **p == 0) {
+                match sys::fork() {
+                    Some(0) => {
+                        sys::close(ep);
+                        return serve(cfg, root, lfd, sfd, true);
+                    }
+                    Some(pid) => *p = pid,
+                    None => {}
+                }
+            }
+        }
+        let t = rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 };
+        let _ = epoll::wait(sys::borrow(ep), &mut evbuf, Some(&t));
+        while let Some(sig) = sys::read_signal(sfd) {
+            if (sig == sys::SIGTERM || sig == sys::SIGINT) && !stopping {
+                stopping = true;
+                deadline = sys::clock_secs(true) + cfg.grace + 1;
+                sys::close(lfd);
+                for &p in pids.iter().filter(|p| **p > 0) {
+                    if let Some(pid) = rustix::process::Pid::from_raw(p) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                    }
+                }
+            }
+        }
+        while let Ok(Some((pid, _))) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {
+            for p in pids.iter_mut().filter(|p| **p == pid.as_raw_nonzero().get()) {
+                *p = 0;
+            }
+        }
+        if stopping {
+            if pids.iter().all(|&p| p == 0) {
+                return 0;
+            }
+            if sys::clock_secs(true) > deadline {
+                for &p in pids.iter().filter(|p| **p > 0) {
+                    if let Some(pid) = rustix::process::Pid::from_raw(p) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                }
+                return 0;
+            }
+        }
+    }
+}
+
+fn listen_flags(shared: bool) -> EventFlags {
+    if shared { EventFlags::IN | EventFlags::EXCLUSIVE } else { EventFlags::IN }
+}
+
+fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
+    let Ok(ep) = epoll::create(epoll::CreateFlags::CLOEXEC) else { return 1 };
+    let ep = sys::into_raw(ep);
+    let epb = sys::borrow(ep);
+    let buf_size = cfg.buf_size as usize;
+    let out_size = OUT_BASE + cfg.extra_len;
+    let stride = buf_size + out_size;
+    let Some(mut slots) = Slots::<Conn>::new(cfg.max_conns as usize, stride) else {
+        err_line(&[b"cannot map memory for --max-conns connection slots"]);
+        return 1;
+    };
+    if epoll::add(epb, sys::borrow(lfd), EventData::new_u64(TOK_LISTEN), listen_flags(shared)).is_err()
+        || epoll::add(epb, sys::borrow(sfd), EventData::new_u64(TOK_SIGNAL), EventFlags::IN).is_err()
+    {
+        return 1;
+    }
+    let mut logbuf = [0u8; 16384];
+    let mut env = Env {
+        cfg,
+        root,
+        clock: Clock::new(),
+        cache: Cache::new(),
+        log: Log::new(cfg.log, &mut logbuf),
+        stopping: false,
+    };
+    let mut free_head = usize::MAX;
+    let mut active = 0usize;
+    let mut paused_until = 0u64; // listener removed from epoll (EMFILE) until then
+    let mut grace_end = 0u64;
+    let mut last_sweep = env.clock.mono;
+    let mut evbuf = [Event { flags: EventFlags::empty(), data: EventData::new_u64(0) }; 64];
+    loop {
+        let t = rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 };
+        let idle = active == 0 && !env.stopping && paused_until == 0;
+        let n = match epoll::wait(epb, &mut evbuf, if idle { None } else { Some(&t) }) {
+            Ok(n) => n,
+            Err(_) => 0,
+        };
+        env.clock.tick();
+        for ev in evbuf.iter().take(n) {
+            match ev.data.u64() {
+                TOK_LISTEN => {
+                    if env.stopping {
+                        continue;
+                    }
+                    // Accept a batch; when slots run out answer 503 and close; on EMFILE
+                    // stop polling the listener for a second instead of spinning.
+                    for _ in 0..64 {
+                        let (fd, addr) = match rustix::net::acceptfrom_with(
+                            sys::borrow(lfd),
+                            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+                        ) {
+                            Ok((fd, a)) => (sys::into_raw(fd), a),
+                            Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
+                                let _ = epoll::delete(epb, sys::borrow(lfd));
+                                paused_until = env.clock.mono + 1;
+                                break;
+                            }
+                            Err(Errno::INTR | Errno::CONNABORTED) => continue,
+                            Err(_) => break,
+                        };
+                        let (all, _) = slots.parts();
+                        let idx = if free_head != usize::MAX {
+                            let i = free_head;
+                            free_head = all.get(i).map_or(usize::MAX, |c| c.next_free);
+                            Some(i)
+                        } else {
+                            slots.push(Conn::new(-1, Peer { v6: false, addr: [0; 16] }))
+                        };
+                        let Some(i) = idx else {
+                            const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                            let _ = rustix::net::send(sys::borrow(fd), BUSY, SendFlags::NOSIGNAL);
+                            sys::close(fd);
+                            continue;
+                        };
+                        let _ = rustix::net::sockopt::set_tcp_nodelay(sys::borrow(fd), true);
+                        let (all, _) = slots.parts();
+                        let Some(c) = all.get_mut(i) else { continue };
+                        *c = Conn::new(fd, peer_of(addr));
+                        c.deadline = env.clock.mono + cfg.header_timeout;
+                        active += 1;
+                        if epoll::add(
+                            epb,
+                            sys::borrow(fd),
+                            EventData::new_u64(i as u64 + 2),
+                            EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET,
+                        )
+                        .is_err()
+                        {
+                            close_conn(c, &mut free_head, &mut active, i);
+                        }
+                    }
+                }
+                TOK_SIGNAL => {
+                    while let Some(sig) = sys::read_signal(sfd) {
+                        if (sig == sys::SIGTERM || sig == sys::SIGINT) && !env.stopping {
+                            env.stopping = true;
+                            grace_end = env.clock.mono + cfg.grace;
+                            let _ = epoll::delete(epb, sys::borrow(lfd));
+                            sys::close(lfd);
+                            lfd = -1;
+                            // Idle keep-alive connections go now; the rest after their
+                            // current response.
+                            let (all, _) = slots.parts();
+                            for (i, c) in all.iter_mut().enumerate() {
+                                if c.st == St::Read && c.in_len == 0 {
+                                    close_conn(c, &mut free_head, &mut active, i);
+                                } else {
+                                    c.keep = false;
+                                }
+                            }
+                        }
+                    }
+                }
+                tok => {
+                    let i = (tok - 2) as usize;
+                    let (all, bytes) = slots.parts();
+                    let (Some(c), Some(b)) = (all.get_mut(i), bytes.get_mut(i * stride..(i + 1) * stride)) else {
+                        continue;
+                    };
+                    let (inb, outb) = b.split_at_mut(buf_size);
+                    drive(c, inb, outb, &mut env);
+                    if c.st == St::Free && c.fd >= 0 {
+                        close_conn(c, &mut free_head, &mut active, i);
+                    }
+                }
+            }
+        }
+        let now = env.clock.mono;
+        if now != last_sweep {
+            last_sweep = now;
+            let (all, bytes) = slots.parts();
+            for (i, c) in all.iter_mut().enumerate() {
+                if c.st == St::Free || c.deadline > now {
+                    continue;
+                }
+                if c.st == St::Read && c.in_len > 0 {
+                    // Slow or stalled request head: say so, best effort, then close.
+                    let out = bytes.get_mut(i * stride + buf_size..(i + 1) * stride).unwrap_or(&mut []);
+                    let ctx = Ctx { cfg, root, clock: &env.clock, cache: &mut env.cache };
+                    let p = respond::status_page(&ctx, out, 408, b"", false, true);
+                    let _ = rustix::net::send(sys::borrow(c.fd), out.get(..p.head).unwrap_or(&[]), SendFlags::NOSIGNAL);
+                    env.log.line(&env.clock, &c.peer, b"-", b"", b"", 408, p.inline_body);
+                }
+                close_conn(c, &mut free_head, &mut active, i);
+            }
+        }
+        env.log.flush();
+        if paused_until != 0 && now >= paused_until && !env.stopping {
+            paused_until = 0;
+            let _ = epoll::add(epb, sys::borrow(lfd), EventData::new_u64(TOK_LISTEN), listen_flags(shared));
+        }
+        if env.stopping && (active == 0 || now >= grace_end) {
+            return 0;
+        }
+    }
+}
+
+fn peer_of(addr: Option<SocketAddrAny>) -> Peer {
+    let mut p = Peer { v6: false, addr: [0; 16] };
+    let Some(a) = addr else { return p };
+    if let Ok(v4) = core::net::SocketAddrV4::try_from(a.clone()) {
+        p.addr[..4].copy_from_slice(&v4.ip().octets());
+    } else if let Ok(v6) = core::net::SocketAddrV6::try_from(a) {
+        let o = v6.ip().octets();
+        if o[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] {
+            p.addr[..4].copy_from_slice(&o[12..]);
+        } else {
+            p.v6 = true;
+            p.addr = o;
+        }
+    }
+    p
+}
+
+fn close_conn(c: &mut Conn, free_head: &mut usize, active: &mut usize, i: usize) {
+    sys::close(c.fd);
+    sys::close(c.file);
+    c.fd = -1;
+    c.file = -1;
+    c.skip = None;
+    c.st = St::Free;
+    c.next_free = *free_head;
+    *free_head = i;
+    *active -= 1;
+}
+
+/// Reads into `inb[in_len..]`: Ok(true) when bytes came, Ok(false) on EAGAIN, Err on EOF
+/// or error (the connection is finished).
+fn fill(c: &mut Conn, inb: &mut [u8]) -> Result<bool, ()> {
+    loop {
+        let Some(dst) = inb.get_mut(c.in_len..) else { return Err(()) };
+        match rustix::io::read(sys::borrow(c.fd), dst) {
+            Ok(0) => return Err(()),
+            Ok(n) => {
+                c.in_len += n;
+                return Ok(true);
+            }
+            Err(Errno::AGAIN) => return Ok(false),
+            Err(Errno::INTR) => continue,
+            Err(_) => return Err(()),
+        }
+    }
+}
+
+/// Makes all possible progress on one connection. Leaves `st == Free` when it is to be
+/// closed (the caller releases the slot).
+fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
+    let now = env.clock.mono;
+    loop {
+        match c.st {
+            St::Free => return,
+            St::Send => {
+                if c.out_pos < c.out_len {
+                    let flags = if c.left > 0 { SendFlags::NOSIGNAL | SendFlags::MORE } else { SendFlags::NOSIGNAL };
+                    match rustix::net::send(sys::borrow(c.fd), outb.get(c.out_pos..c.out_len).unwrap_or(&[]), flags) {
+                        Ok(n) => {
+                            c.out_pos += n;
+                            c.deadline = now + env.cfg.write_timeout;
+                        }
+                        Err(Errno::AGAIN) => return,
+                        Err(Errno::INTR) => {}
+                        Err(_) => return finish(c, inb, env, false),
+                    }
+                    continue;
+                }
+                if c.left > 0 {
+                    let chunk = c.left.min(1 << 30) as usize;
+                    match rustix::fs::sendfile(sys::borrow(c.fd), sys::borrow(c.file), Some(&mut c.off), chunk) {
+                        // The file shrank: Content-Length can no longer be honoured.
+                        Ok(0) => return finish(c, inb, env, false),
+                        Ok(n) => {
+                            c.left -= (n as u64).min(c.left);
+                            c.sent += n as u64;
+                            c.deadline = now + env.cfg.write_timeout;
+                        }
+                        Err(Errno::AGAIN) => return,
+                        Err(Errno::INTR) => {}
+                        Err(_) => return finish(c, inb, env, false),
+                    }
+                    continue;
+                }
+                finish(c, inb, env, true);
+            }
+            St::Linger => {
+                c.in_len = 0;
+                match fill(c, inb) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(()) => c.st = St::Free,
+                }
+            }
+            St::Skip => {
+                let body = inb.get(c.head_len..c.in_len).unwrap_or(&[]);
+                let blen = body.len();
+                let r = match c.skip.as_mut() {
+                    Some(s) => s.feed(body),
+                    None => Ok((0, true)),
+                };
+                match r {
+                    Ok((k, done)) => {
+                        let k = k.min(blen);
+                        inb.copy_within(c.head_len + k..c.in_len, c.head_len);
+                        c.in_len -= k;
+                        c.skipped += k as u64;
+                        if c.skipped > env.cfg.max_body {
+                            start_error(c, outb, env, 413, true);
+                        } else if done {
+                            c.skip = None;
+                            respond_to(c, inb, outb, env, true);
+                        } else {
+                            match fill(c, inb) {
+                                Ok(true) => c.deadline = now + env.cfg.header_timeout,
+                                Ok(false) => return,
+                                Err(()) => c.st = St::Free,
+                            }
+                        }
+                    }
+                    Err(e) => start_error(c, outb, env, e.status, true),
+                }
+            }
+            St::Read => {
+                if c.in_len > 0 {
+                    respond_to(c, inb, outb, env, false);
+                    if c.st != St::Read {
+                        continue;
+                    }
+                }
+                let was_empty = c.in_len == 0;
+                match fill(c, inb) {
+                    Ok(true) => {
+                        if was_empty {
+                            c.deadline = now + env.cfg.header_timeout;
+                        }
+                    }
+                    Ok(false) => return,
+                    Err(()) => c.st = St::Free,
+                }
+            }
+        }
+    }
+}
+
+/// Parses the buffered head and starts the response (or a body skip). Stays in Read for
+/// an incomplete head. `skipped` means the body was already discarded.
+fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skipped: bool) {
+    let full = c.in_len == inb.len();
+    let data = inb.get(..if skipped { c.head_len } else { c.in_len }).unwrap_or(&[]);
+    let mut hdrs = [Header::default(); MAX_HEADERS];
+    let req = match parse_request(data, &mut hdrs) {
+        Ok(Parsed::Complete(r)) => r,
+        Ok(Parsed::Partial) => {
+            if full {
+                let s = mote_http::status_for_full_buffer(data);
+                start_error(c, outb, env, s, true);
+            }
+            return;
+        }
+        Err(e) => return start_error(c, outb, env, e.status, true),
+    };
+    let base = data.as_ptr() as usize;
+    c.head_len = req.head_len;
+    c.method = (req.method_raw.as_ptr() as usize - base, req.method_raw.len());
+    c.target = (req.target.as_ptr() as usize - base, req.target.len());
+    c.v10 = req.version == Version::Http10;
+    let mut close = !req.keep_alive || env.stopping || !c.keep;
+    if !skipped && req.body != Body::None {
+        let expect = req.header(b"expect").is_some();
+        if matches!(req.body, Body::Length(n) if n > env.cfg.max_body) {
+            return start_error(c, outb, env, 413, true);
+        }
+        if expect {
+            // The client waits for 100-continue: answer now and close rather than
+            // read a body we would discard.
+            close = true;
+        } else {
+            c.skip = Some(BodySkipper::new(req.body));
+            c.skipped = 0;
+            c.st = St::Skip;
+            c.deadline = env.clock.mono + env.cfg.header_timeout;
+            return;
+        }
+    }
+    let mut ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: &mut env.cache };
+    let plan = respond::respond(&mut ctx, &req, outb, close);
+    start(c, plan, env);
+}
+
+fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16, close: bool) {
+    c.head_len = 0;
+    c.method = (0, 0);
+    c.target = (0, 0);
+    let ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: &mut env.cache };
+    let plan = respond::status_page(&ctx, outb, status, b"", false, close);
+    start(c, plan, env);
+}
+
+fn start(c: &mut Conn, p: Plan, env: &Env) {
+    c.status = p.status;
+    c.out_pos = 0;
+    c.out_len = p.head;
+    c.file = p.file;
+    c.off = p.off;
+    c.left = p.len;
+    c.sent = p.inline_body;
+    c.keep = c.keep && !p.close;
+    c.st = St::Send;
+    c.deadline = env.clock.mono + env.cfg.write_timeout;
+}
+
+/// A response ended (`ok`) or failed: log it, then go on with the next request, linger
+/// or close.
+fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
+    let head = inb.get(..c.head_len).unwrap_or(&[]);
+    let (method, target): (&[u8], &[u8]) = if c.method.1 == 0 {
+        (b"-", b"")
+    } else {
+        (
+            head.get(c.method.0..c.method.0 + c.method.1).unwrap_or(b"-"),
+            head.get(c.target.0..c.target.0 + c.target.1).unwrap_or(b""),
+        )
+    };
+    let version: &[u8] = if c.v10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
+    env.log.line(&env.clock, &c.peer, method, target, version, c.status, c.sent);
+    sys::close(c.file);
+    c.file = -1;
+    c.served += 1;
+    let rest = c.in_len.saturating_sub(c.head_len);
+    inb.copy_within(c.head_len.min(c.in_len)..c.in_len, 0);
+    c.in_len = rest;
+    c.head_len = 0;
+    if !ok {
+        c.st = St::Free;
+    } else if c.keep && !env.stopping {
+        c.st = St::Read;
+        c.deadline = env.clock.mono + if rest > 0 { env.cfg.header_timeout } else { env.cfg.idle_timeout };
+    } else if c.status >= 400 || rest > 0 {
+        let _ = rustix::net::shutdown(sys::borrow(c.fd), rustix::net::Shutdown::Write);
+        c.st = St::Linger;
+        c.deadline = env.clock.mono + LINGER;
+    } else {
+        c.st = St::Free;
+    }
+}
