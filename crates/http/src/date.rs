@@ -73,59 +73,66 @@ pub fn format(unix: u64, out: &mut [u8; IMF_LEN]) {
     put2(out, 23, secs % 60);
 }
 
+/// Layout of an IMF-fixdate: `#` is a digit, `@` a letter.
+const IMF_TEMPLATE: &[u8; IMF_LEN] = b"@@@, ## @@@ #### ##:##:## GMT";
+/// Layout of an asctime date; `_` is a digit or SP (the day is `SP DIGIT` or `2DIGIT`).
+const ASCTIME_TEMPLATE: &[u8; 24] = b"@@@ @@@ _# ##:##:## ####";
+/// Layout of an RFC 850 date after the full day name.
+const RFC850_TEMPLATE: &[u8; 24] = b", ##-@@@-## ##:##:## GMT";
+
+/// Does `s` have the layout of `template`? Checking the shape first means the
+/// fields can then be read at fixed offsets without further bounds checks,
+/// which keeps this small (one loop instead of three slice patterns).
+fn shaped(s: &[u8], template: &[u8]) -> bool {
+    s.len() == template.len()
+        && s.iter().zip(template).all(|(&c, &t)| match t {
+            b'#' => c.is_ascii_digit(),
+            b'_' => c.is_ascii_digit() || c == b' ',
+            b'@' => c.is_ascii_alphabetic(),
+            _ => c == t,
+        })
+}
+
+/// Decimal value of the `n` bytes at `at` (digits or SP, already checked by
+/// `shaped`; SP counts as 0).
+fn num(s: &[u8], at: usize, n: usize) -> u32 {
+    s.iter().skip(at).take(n).fold(0, |v, &d| v * 10 + (d & 0x0f) as u32)
+}
+
 /// Parses an HTTP date in any of the three formats of RFC 9110 5.6.7:
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate), `Sunday, 06-Nov-94 08:49:37
 /// GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994` (asctime).
 ///
 /// Returns `None` for anything else, for out-of-range fields (month 13, Feb
 /// 30, hour 24), and for times before 1970 (not representable as u64; every
-/// caller treats an unparseable date as absent). The day name must be a valid
-/// name but is not checked against the date. RFC 850 two-digit years 70-99 are
-/// 19xx and 00-69 are 20xx (RFC 9110 asks for "within 50 years" of now, which a
-/// clock-less library cannot know; all such dates in the wild are old).
+/// caller treats an unparseable date as absent). Day and month names are
+/// case-sensitive. The day name must be a valid name but is not checked against
+/// the date. RFC 850 two-digit years 70-99 are 19xx and 00-69 are 20xx (RFC
+/// 9110 asks for "within 50 years" of now, which a clock-less library cannot
+/// know; all such dates in the wild are old).
 pub fn parse(s: &[u8]) -> Option<u64> {
-    let (year, month, day, time) = match s {
-        // IMF-fixdate: day-name "," SP DD SP mon SP YYYY SP time SP "GMT"
-        [d0, d1, d2, b',', b' ', dd @ .., b' ', b'G', b'M', b'T'] if s.len() == IMF_LEN => {
-            day_name(&[*d0, *d1, *d2])?;
-            match dd {
-                [a, b, b' ', m @ .., b' ', y0, y1, y2, y3, b' ', _, _, b':', _, _, b':', _, _]
-                    if m.len() == 3 =>
-                {
-                    let year = num(&[*y0, *y1, *y2, *y3])?;
-                    (year, month(m)?, num(&[*a, *b])?, dd.get(12..)?)
-                }
-                _ => return None,
-            }
+    // (day-name, month-name, offset of the day, of the year, of the time)
+    let (name, mon, day, year, time) = if shaped(s, IMF_TEMPLATE) {
+        (s.get(..3)?, s.get(8..11)?, num(s, 5, 2), num(s, 12, 4), 17)
+    } else if shaped(s, ASCTIME_TEMPLATE) {
+        (s.get(..3)?, s.get(4..7)?, num(s, 8, 2), num(s, 20, 4), 11)
+    } else {
+        let comma = s.iter().position(|&b| b == b',')?;
+        let (name, rest) = s.split_at_checked(comma)?;
+        if !shaped(rest, RFC850_TEMPLATE) || name.len() < 6 {
+            return None;
         }
-        // asctime: day-name SP mon SP (DD / SP D) SP time SP YYYY
-        [d0, d1, d2, b' ', m0, m1, m2, b' ', a, b, b' ', time @ .., b' ', y0, y1, y2, y3]
-            if s.len() == 24 =>
-        {
-            day_name(&[*d0, *d1, *d2])?;
-            let day = if *a == b' ' { num(&[*b])? } else { num(&[*a, *b])? };
-            (num(&[*y0, *y1, *y2, *y3])?, month(&[*m0, *m1, *m2])?, day, time)
-        }
-        // RFC 850: day-name-l "," SP DD "-" mon "-" YY SP time SP "GMT"
-        _ => {
-            let comma = s.iter().position(|&b| b == b',')?;
-            long_day_name(s.get(..comma)?)?;
-            match s.get(comma..)? {
-                [b',', b' ', a, b, b'-', m0, m1, m2, b'-', y0, y1, b' ', time @ .., b' ', b'G', b'M', b'T'] => {
-                    let yy = num(&[*y0, *y1])?;
-                    let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
-                    (year, month(&[*m0, *m1, *m2])?, num(&[*a, *b])?, time)
-                }
-                _ => return None,
-            }
-        }
+        let yy = num(rest, 9, 2);
+        let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
+        // The long name must start with a short name and be one of the seven.
+        let long = LONG_DAY_NAMES.iter().any(|l| *l == name);
+        (name.get(..3).filter(|_| long)?, rest.get(5..8)?, num(rest, 2, 2), year, comma + 12)
     };
-    let (hour, min, sec) = match time {
-        [h0, h1, b':', m0, m1, b':', s0, s1] => {
-            (num(&[*h0, *h1])?, num(&[*m0, *m1])?, num(&[*s0, *s1])?)
-        }
-        _ => return None,
-    };
+    if !DAY_NAMES.chunks(3).any(|x| x == name) {
+        return None;
+    }
+    let month = MONTHS.chunks(3).position(|x| x == mon)? as u32 + 1;
+    let (hour, min, sec) = (num(s, time, 2), num(s, time + 3, 2), num(s, time + 6, 2));
     // second = 60 is allowed by the grammar for leap seconds.
     if hour > 23 || min > 59 || sec > 60 || day == 0 || day > days_in_month(year, month) {
         return None;
@@ -135,33 +142,9 @@ pub fn parse(s: &[u8]) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
-/// Decimal value of 1 to 4 ASCII digits.
-fn num(digits: &[u8]) -> Option<u32> {
-    let mut v = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (d - b'0') as u32;
-    }
-    Some(v)
-}
-
-/// Month number (1-12) of a case-sensitive three-letter name.
-fn month(m: &[u8]) -> Option<u32> {
-    MONTHS.chunks(3).position(|x| x == m).map(|i| i as u32 + 1)
-}
-
-fn day_name(d: &[u8]) -> Option<()> {
-    DAY_NAMES.chunks(3).any(|x| x == d).then_some(())
-}
-
 /// Full day names of RFC 850 dates.
-fn long_day_name(d: &[u8]) -> Option<()> {
-    const LONG: [&[u8]; 7] =
-        [b"Monday", b"Tuesday", b"Wednesday", b"Thursday", b"Friday", b"Saturday", b"Sunday"];
-    LONG.contains(&d).then_some(())
-}
+const LONG_DAY_NAMES: [&[u8]; 7] =
+    [b"Monday", b"Tuesday", b"Wednesday", b"Thursday", b"Friday", b"Saturday", b"Sunday"];
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
@@ -171,4 +154,3 @@ fn days_in_month(year: u32, month: u32) -> u32 {
         _ => 31,
     }
 }
-

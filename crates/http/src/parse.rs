@@ -7,7 +7,7 @@
 //! when no continuation could make the head valid, so a caller may retry
 //! after every read.
 
-use crate::util::{at, eq_ic, is_tchar, list, parse_u64, sub, trim_ows};
+use crate::util::{at, eq_ic, has, is_tchar, list, parse_u64, sub, trim_ows};
 
 /// Longest request-target accepted, in bytes; longer ones get 414.
 ///
@@ -316,7 +316,7 @@ fn split_target(
             Err(err(400, "asterisk-form is only for OPTIONS"))
         };
     }
-    if target.contains(&b'#') {
+    if has(target, b'#') {
         // Fragments are never sent (RFC 9112 3.2: origin-form has no fragment).
         return Err(err(400, "fragment in request-target"));
     }
@@ -547,7 +547,7 @@ pub fn status_for_full_buffer(buf: &[u8]) -> u16 {
     while let [b'\r', b'\n', tail @ ..] = rest {
         rest = tail;
     }
-    if rest.contains(&b'\n') {
+    if has(rest, b'\n') {
         431
     } else {
         414

@@ -59,10 +59,17 @@ pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|t| !t.is_empty())
 }
 
-/// ASCII case-insensitive equality.
-#[inline]
+/// ASCII case-insensitive equality. A plain loop: core's
+/// `eq_ignore_ascii_case` is unrolled and several times larger, and the
+/// strings compared here are short header names and tokens.
 pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
-    a.eq_ignore_ascii_case(b)
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
+}
+
+/// Whether `s` contains byte `c`. A plain loop: `<[u8]>::contains` pulls in
+/// a word-at-a-time memchr, which is larger and no faster on short inputs.
+pub(crate) fn has(s: &[u8], c: u8) -> bool {
+    s.iter().any(|&b| b == c)
 }
 
 /// Parses `1*DIGIT` into a u64. `None` for an empty string, any non-digit byte,
