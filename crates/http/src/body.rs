@@ -18,7 +18,10 @@ pub const MAX_CHUNK_LINE: u32 = 1024;
 pub const MAX_TRAILER_LEN: u32 = 8192;
 
 const fn bad(reason: &'static str) -> Error {
-    Error { status: 400, reason }
+    Error {
+        status: 400,
+        reason,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +73,11 @@ impl BodySkipper {
             Body::Length(n) => (State::Length, n),
             Body::Chunked => (State::Size, 0),
         };
-        BodySkipper { state, remaining, line: 0 }
+        BodySkipper {
+            state,
+            remaining,
+            line: 0,
+        }
     }
 
     /// Whether the whole body has been consumed.
@@ -95,8 +102,11 @@ impl BodySkipper {
                     i += take as usize;
                     self.remaining -= take;
                     if self.remaining == 0 {
-                        self.state =
-                            if self.state == State::Length { State::Done } else { State::DataCr };
+                        self.state = if self.state == State::Length {
+                            State::Done
+                        } else {
+                            State::DataCr
+                        };
                     }
                     continue;
                 }

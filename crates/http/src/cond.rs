@@ -60,7 +60,9 @@ fn any_tag(list: &[u8], mut f: impl FnMut(Tag) -> bool) -> bool {
         if rest.is_empty() {
             return false;
         }
-        let Some((t, tail)) = tag(rest) else { return false };
+        let Some((t, tail)) = tag(rest) else {
+            return false;
+        };
         if f(t) {
             return true;
         }
@@ -81,7 +83,9 @@ pub fn etag_matches_weak(list: &[u8], etag: &[u8]) -> bool {
     if trim_ows(list) == b"*" {
         return true;
     }
-    let Some((ours, _)) = tag(etag) else { return false };
+    let Some((ours, _)) = tag(etag) else {
+        return false;
+    };
     any_tag(list, |t| t.opaque == ours.opaque)
 }
 
@@ -91,7 +95,9 @@ pub fn etag_matches_strong(list: &[u8], etag: &[u8]) -> bool {
     if trim_ows(list) == b"*" {
         return true;
     }
-    let Some((ours, _)) = tag(etag) else { return false };
+    let Some((ours, _)) = tag(etag) else {
+        return false;
+    };
     !ours.weak && any_tag(list, |t| !t.weak && t.opaque == ours.opaque)
 }
 
@@ -118,11 +124,16 @@ pub fn evaluate(req: &Request, etag: &[u8], last_modified: u64) -> Outcome {
     }
     if let Some(v) = req.header(b"if-none-match") {
         if etag_matches_weak(v, etag) {
-            return if get_or_head { Outcome::NotModified } else { Outcome::PreconditionFailed };
+            return if get_or_head {
+                Outcome::NotModified
+            } else {
+                Outcome::PreconditionFailed
+            };
         }
-    } else if let (true, Some(since)) =
-        (get_or_head, req.header(b"if-modified-since").and_then(date::parse))
-    {
+    } else if let (true, Some(since)) = (
+        get_or_head,
+        req.header(b"if-modified-since").and_then(date::parse),
+    ) {
         if last_modified <= since {
             return Outcome::NotModified;
         }

@@ -96,7 +96,10 @@ fn shaped(s: &[u8], template: &[u8]) -> bool {
 /// Decimal value of the `n` bytes at `at` (digits or SP, already checked by
 /// `shaped`; SP counts as 0).
 fn num(s: &[u8], at: usize, n: usize) -> u32 {
-    s.iter().skip(at).take(n).fold(0, |v, &d| v * 10 + (d & 0x0f) as u32)
+    s.iter()
+        .skip(at)
+        .take(n)
+        .fold(0, |v, &d| v * 10 + (d & 0x0f) as u32)
 }
 
 /// Parses an HTTP date in any of the three formats of RFC 9110 5.6.7:
@@ -125,8 +128,14 @@ pub fn parse(s: &[u8]) -> Option<u64> {
         let yy = num(rest, 9, 2);
         let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
         // The long name must start with a short name and be one of the seven.
-        let long = LONG_DAY_NAMES.iter().any(|l| *l == name);
-        (name.get(..3).filter(|_| long)?, rest.get(5..8)?, num(rest, 2, 2), year, comma + 12)
+        let long = LONG_DAY_NAMES.contains(&name);
+        (
+            name.get(..3).filter(|_| long)?,
+            rest.get(5..8)?,
+            num(rest, 2, 2),
+            year,
+            comma + 12,
+        )
     };
     if !DAY_NAMES.chunks(3).any(|x| x == name) {
         return None;
@@ -143,8 +152,15 @@ pub fn parse(s: &[u8]) -> Option<u64> {
 }
 
 /// Full day names of RFC 850 dates.
-const LONG_DAY_NAMES: [&[u8]; 7] =
-    [b"Monday", b"Tuesday", b"Wednesday", b"Thursday", b"Friday", b"Saturday", b"Sunday"];
+const LONG_DAY_NAMES: [&[u8]; 7] = [
+    b"Monday",
+    b"Tuesday",
+    b"Wednesday",
+    b"Thursday",
+    b"Friday",
+    b"Saturday",
+    b"Sunday",
+];
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {

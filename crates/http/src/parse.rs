@@ -129,7 +129,10 @@ pub struct Request<'b, 'h> {
 impl<'b> Request<'b, '_> {
     /// Value of the first header named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&'b [u8]> {
-        self.headers.iter().find(|h| eq_ic(h.name, name)).map(|h| h.value)
+        self.headers
+            .iter()
+            .find(|h| eq_ic(h.name, name))
+            .map(|h| h.value)
     }
 }
 
@@ -245,7 +248,12 @@ fn request_line(buf: &[u8], start: usize) -> Result<Option<Line<'_>>, Error> {
         }
         _ => return Err(err(400, "bad HTTP version")),
     };
-    Ok(Some(Line { method, target, version, end: i + 2 }))
+    Ok(Some(Line {
+        method,
+        target,
+        version,
+        end: i + 2,
+    }))
 }
 
 /// Parses one `name: value CRLF` line at `start` (which is not CR, LF, SP or
@@ -295,8 +303,24 @@ fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
-                | b',' | b';' | b'=' | b'%' | b':' | b'[' | b']'
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b'%'
+                | b':'
+                | b'['
+                | b']'
         )
 }
 
@@ -326,7 +350,10 @@ fn split_target(
         let rest = strip_prefix_ic(target, b"http://")
             .or_else(|| strip_prefix_ic(target, b"https://"))
             .ok_or(err(400, "bad request-target form"))?;
-        let end = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+        let end = rest
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(rest.len());
         let authority = sub(rest, 0, end);
         if authority.is_empty() || !authority.iter().all(|&b| is_host_byte(b)) {
             return Err(err(400, "bad authority in request-target"));

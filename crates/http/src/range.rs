@@ -75,17 +75,27 @@ fn spec(value: &[u8], len: u64) -> Option<RangeDecision> {
         return Some(if n == 0 {
             RangeDecision::Unsatisfiable
         } else {
-            RangeDecision::Partial { start: len.saturating_sub(n), end: last_byte }
+            RangeDecision::Partial {
+                start: len.saturating_sub(n),
+                end: last_byte,
+            }
         });
     }
     let start = pos(first)?;
-    let end = if last.is_empty() { u64::MAX } else { pos(last)? };
+    let end = if last.is_empty() {
+        u64::MAX
+    } else {
+        pos(last)?
+    };
     if end < start {
         return None; // invalid range-spec: ignore the header
     }
     Some(if start >= len {
         RangeDecision::Unsatisfiable
     } else {
-        RangeDecision::Partial { start, end: end.min(last_byte) }
+        RangeDecision::Partial {
+            start,
+            end: end.min(last_byte),
+        }
     })
 }

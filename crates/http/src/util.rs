@@ -34,7 +34,13 @@ const TCHAR: [u64; 2] = {
 /// header-value keywords are tokens.
 #[inline]
 pub(crate) fn is_tchar(b: u8) -> bool {
-    let word = if b < 64 { TCHAR[0] } else if b < 128 { TCHAR[1] } else { 0 };
+    let word = if b < 64 {
+        TCHAR[0]
+    } else if b < 128 {
+        TCHAR[1]
+    } else {
+        0
+    };
     (word >> (b & 63)) & 1 == 1
 }
 
@@ -62,12 +68,17 @@ pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// ASCII case-insensitive equality. A plain loop: core's
 /// `eq_ignore_ascii_case` is unrolled and several times larger, and the
 /// strings compared here are short header names and tokens.
+#[allow(clippy::manual_ignore_case_cmp)] // deliberately not the std version, see above
 pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
 }
 
 /// Whether `s` contains byte `c`. A plain loop: `<[u8]>::contains` pulls in
 /// a word-at-a-time memchr, which is larger and no faster on short inputs.
+#[allow(clippy::manual_contains)] // deliberately not `contains`, see above
 pub(crate) fn has(s: &[u8], c: u8) -> bool {
     s.iter().any(|&b| b == c)
 }

@@ -65,7 +65,11 @@ impl<'o> HeadWriter<'o> {
     /// Starts a head with the status line. The version is always HTTP/1.1
     /// (RFC 9112 2.3: a server sends its highest conformant version).
     pub fn new(out: &'o mut [u8], status: u16) -> Self {
-        let mut w = HeadWriter { out, len: 0, failed: false };
+        let mut w = HeadWriter {
+            out,
+            len: 0,
+            failed: false,
+        };
         if !(100..=999).contains(&status) {
             w.failed = true;
         }

@@ -59,7 +59,12 @@ fn chunked_bodies() {
         (b"0\r\nX:\r\n\r\n", 9),
     ];
     for (input, used) in ok {
-        assert_eq!(every_step(Body::Chunked, input), Ok((*used, true)), "{:?}", input);
+        assert_eq!(
+            every_step(Body::Chunked, input),
+            Ok((*used, true)),
+            "{:?}",
+            input
+        );
     }
 }
 
@@ -67,24 +72,28 @@ fn chunked_bodies() {
 fn chunked_incomplete() {
     let whole = b"5\r\nhello\r\n0\r\nT: x\r\n\r\n";
     for cut in 0..whole.len() {
-        assert_eq!(skip(Body::Chunked, &whole[..cut], 1), Ok((cut, false)), "cut {cut}");
+        assert_eq!(
+            skip(Body::Chunked, &whole[..cut], 1),
+            Ok((cut, false)),
+            "cut {cut}"
+        );
     }
 }
 
 #[test]
 fn chunked_rejections() {
     let bad: &[&[u8]] = &[
-        b"\r\n",                         // no size
-        b";x\r\n",                       // extension without size
-        b" 5\r\nhello\r\n0\r\n\r\n",     // leading whitespace
-        b"g\r\n",                        // not hex
+        b"\r\n",                     // no size
+        b";x\r\n",                   // extension without size
+        b" 5\r\nhello\r\n0\r\n\r\n", // leading whitespace
+        b"g\r\n",                    // not hex
         b"-1\r\n",
         b"0x5\r\nhello\r\n",
-        b"5\nhello\r\n0\r\n\r\n",        // bare LF after size
-        b"5\rhello",                     // bare CR after size
-        b"5 x\r\nhello\r\n",             // junk after size
-        b"5\r\nhelloX\r\n0\r\n\r\n",     // data longer than size
-        b"5\r\nhello\n0\r\n\r\n",        // bare LF after data
+        b"5\nhello\r\n0\r\n\r\n",    // bare LF after size
+        b"5\rhello",                 // bare CR after size
+        b"5 x\r\nhello\r\n",         // junk after size
+        b"5\r\nhelloX\r\n0\r\n\r\n", // data longer than size
+        b"5\r\nhello\n0\r\n\r\n",    // bare LF after data
         b"5\r\nhello\r0\r\n\r\n",
         b"5;a\x00\r\nhello\r\n",         // NUL in extension
         b"5;a\nb\r\n",                   // bare LF in extension
@@ -98,11 +107,19 @@ fn chunked_rejections() {
     ];
     for input in bad {
         for step in 1..=input.len() {
-            assert_eq!(skip(Body::Chunked, input, step), Err(400), "{:?} step {step}", input);
+            assert_eq!(
+                skip(Body::Chunked, input, step),
+                Err(400),
+                "{:?} step {step}",
+                input
+            );
         }
     }
     // The largest size that fits is accepted.
-    assert_eq!(skip(Body::Chunked, b"ffffffffffffffff\r\nab", 100), Ok((20, false)));
+    assert_eq!(
+        skip(Body::Chunked, b"ffffffffffffffff\r\nab", 100),
+        Ok((20, false))
+    );
 }
 
 #[test]

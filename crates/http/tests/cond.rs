@@ -27,8 +27,12 @@ fn eval(method: &str, fields: &[(&str, &str)]) -> Outcome {
     eval_with(method, fields, ETAG)
 }
 
-const GO: Outcome = Outcome::Proceed { range_allowed: true };
-const NO_RANGE: Outcome = Outcome::Proceed { range_allowed: false };
+const GO: Outcome = Outcome::Proceed {
+    range_allowed: true,
+};
+const NO_RANGE: Outcome = Outcome::Proceed {
+    range_allowed: false,
+};
 const NM: Outcome = Outcome::NotModified;
 const PF: Outcome = Outcome::PreconditionFailed;
 
@@ -48,7 +52,10 @@ fn if_match_is_strong() {
     assert_eq!(eval("GET", &[("If-Match", "abc")]), PF);
     assert_eq!(eval("PUT", &[("If-Match", "\"nope\"")]), PF);
     // Our own weak tag never matches strongly.
-    assert_eq!(eval_with("GET", &[("If-Match", "W/\"abc\"")], b"W/\"abc\""), PF);
+    assert_eq!(
+        eval_with("GET", &[("If-Match", "W/\"abc\"")], b"W/\"abc\""),
+        PF
+    );
     assert_eq!(eval_with("GET", &[("If-Match", "*")], b"W/\"abc\""), GO);
 }
 
@@ -59,7 +66,13 @@ fn if_unmodified_since() {
     assert_eq!(eval("GET", &[("If-Unmodified-Since", BEFORE)]), PF);
     assert_eq!(eval("GET", &[("If-Unmodified-Since", "garbage")]), GO);
     // If-Match present: If-Unmodified-Since is not evaluated.
-    assert_eq!(eval("GET", &[("If-Match", "\"abc\""), ("If-Unmodified-Since", BEFORE)]), GO);
+    assert_eq!(
+        eval(
+            "GET",
+            &[("If-Match", "\"abc\""), ("If-Unmodified-Since", BEFORE)]
+        ),
+        GO
+    );
 }
 
 #[test]
@@ -67,7 +80,10 @@ fn if_none_match_is_weak() {
     assert_eq!(eval("GET", &[("If-None-Match", "\"abc\"")]), NM);
     assert_eq!(eval("HEAD", &[("If-None-Match", "W/\"abc\"")]), NM);
     assert_eq!(eval("GET", &[("If-None-Match", "\"a\", W/\"abc\"")]), NM);
-    assert_eq!(eval("GET", &[("If-None-Match", "\"a\",\"b\" , \"abc\"")]), NM);
+    assert_eq!(
+        eval("GET", &[("If-None-Match", "\"a\",\"b\" , \"abc\"")]),
+        NM
+    );
     assert_eq!(eval("GET", &[("If-None-Match", "*")]), NM);
     assert_eq!(eval("GET", &[("If-None-Match", "\"xyz\"")]), GO);
     assert_eq!(eval("GET", &[("If-None-Match", "\"ab\"")]), GO);
@@ -75,8 +91,14 @@ fn if_none_match_is_weak() {
     // Tags after a syntax error are not considered.
     assert_eq!(eval("GET", &[("If-None-Match", "junk, \"abc\"")]), GO);
     // Commas inside a tag are part of the tag.
-    assert_eq!(eval_with("GET", &[("If-None-Match", "\"a,b\"")], b"\"a,b\""), NM);
-    assert_eq!(eval_with("GET", &[("If-None-Match", "\"a,b\"")], b"\"a\""), GO);
+    assert_eq!(
+        eval_with("GET", &[("If-None-Match", "\"a,b\"")], b"\"a,b\""),
+        NM
+    );
+    assert_eq!(
+        eval_with("GET", &[("If-None-Match", "\"a,b\"")], b"\"a\""),
+        GO
+    );
     // Other methods: a match is a failed precondition, never 304.
     assert_eq!(eval("POST", &[("If-None-Match", "\"abc\"")]), PF);
     assert_eq!(eval("DELETE", &[("If-None-Match", "*")]), PF);
@@ -87,30 +109,72 @@ fn if_modified_since() {
     assert_eq!(eval("GET", &[("If-Modified-Since", LM_DATE)]), NM);
     assert_eq!(eval("GET", &[("If-Modified-Since", AFTER)]), NM);
     assert_eq!(eval("GET", &[("If-Modified-Since", BEFORE)]), GO);
-    assert_eq!(eval("HEAD", &[("If-Modified-Since", "Sunday, 06-Nov-94 08:49:37 GMT")]), NM);
-    assert_eq!(eval("GET", &[("If-Modified-Since", "Sun Nov  6 08:49:37 1994")]), NM);
+    assert_eq!(
+        eval(
+            "HEAD",
+            &[("If-Modified-Since", "Sunday, 06-Nov-94 08:49:37 GMT")]
+        ),
+        NM
+    );
+    assert_eq!(
+        eval("GET", &[("If-Modified-Since", "Sun Nov  6 08:49:37 1994")]),
+        NM
+    );
     assert_eq!(eval("GET", &[("If-Modified-Since", "not a date")]), GO);
     // Only for GET and HEAD.
     assert_eq!(eval("POST", &[("If-Modified-Since", LM_DATE)]), GO);
     // If-None-Match takes precedence, whether it matches or not.
-    assert_eq!(eval("GET", &[("If-None-Match", "\"xyz\""), ("If-Modified-Since", AFTER)]), GO);
-    assert_eq!(eval("GET", &[("If-Modified-Since", BEFORE), ("If-None-Match", "\"abc\"")]), NM);
+    assert_eq!(
+        eval(
+            "GET",
+            &[("If-None-Match", "\"xyz\""), ("If-Modified-Since", AFTER)]
+        ),
+        GO
+    );
+    assert_eq!(
+        eval(
+            "GET",
+            &[("If-Modified-Since", BEFORE), ("If-None-Match", "\"abc\"")]
+        ),
+        NM
+    );
 }
 
 #[test]
 fn if_range() {
-    assert_eq!(eval("GET", &[("Range", "bytes=0-1"), ("If-Range", "\"abc\"")]), GO);
-    assert_eq!(eval("GET", &[("Range", "bytes=0-1"), ("If-Range", "\"xyz\"")]), NO_RANGE);
-    assert_eq!(eval("GET", &[("Range", "bytes=0-1"), ("If-Range", "W/\"abc\"")]), NO_RANGE);
-    assert_eq!(eval_with("GET", &[("If-Range", "\"abc\"")], b"W/\"abc\""), NO_RANGE);
+    assert_eq!(
+        eval("GET", &[("Range", "bytes=0-1"), ("If-Range", "\"abc\"")]),
+        GO
+    );
+    assert_eq!(
+        eval("GET", &[("Range", "bytes=0-1"), ("If-Range", "\"xyz\"")]),
+        NO_RANGE
+    );
+    assert_eq!(
+        eval("GET", &[("Range", "bytes=0-1"), ("If-Range", "W/\"abc\"")]),
+        NO_RANGE
+    );
+    assert_eq!(
+        eval_with("GET", &[("If-Range", "\"abc\"")], b"W/\"abc\""),
+        NO_RANGE
+    );
     assert_eq!(eval("GET", &[("If-Range", "\"abc\", \"abc\"")]), NO_RANGE);
     assert_eq!(eval("GET", &[("If-Range", LM_DATE)]), GO);
-    assert_eq!(eval("GET", &[("If-Range", "Wed, 16 Nov 1994 08:49:37 GMT")]), NO_RANGE);
+    assert_eq!(
+        eval("GET", &[("If-Range", "Wed, 16 Nov 1994 08:49:37 GMT")]),
+        NO_RANGE
+    );
     assert_eq!(eval("GET", &[("If-Range", AFTER)]), NO_RANGE);
     assert_eq!(eval("GET", &[("If-Range", BEFORE)]), NO_RANGE);
     assert_eq!(eval("GET", &[("If-Range", "garbage")]), NO_RANGE);
     // Preconditions come first.
-    assert_eq!(eval("GET", &[("If-None-Match", "\"abc\""), ("If-Range", "\"abc\"")]), NM);
+    assert_eq!(
+        eval(
+            "GET",
+            &[("If-None-Match", "\"abc\""), ("If-Range", "\"abc\"")]
+        ),
+        NM
+    );
 }
 
 #[test]

@@ -27,18 +27,38 @@ fn parses_all_three_formats() {
         b"Sunday, 06-Nov-94 08:49:37 GMT",
         b"Sun Nov  6 08:49:37 1994",
     ] {
-        assert_eq!(date::parse(s), Some(784111777), "{:?}", String::from_utf8_lossy(s));
+        assert_eq!(
+            date::parse(s),
+            Some(784111777),
+            "{:?}",
+            String::from_utf8_lossy(s)
+        );
     }
     assert_eq!(date::parse(b"Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-    assert_eq!(date::parse(b"Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_UNIX));
+    assert_eq!(
+        date::parse(b"Fri, 31 Dec 9999 23:59:59 GMT"),
+        Some(MAX_UNIX)
+    );
     assert_eq!(date::parse(b"Tue Feb 29 12:00:00 2000"), Some(951825600));
-    assert_eq!(date::parse(b"Wed Nov 16 08:49:37 1994"), Some(784111777 + 10 * 86400));
+    assert_eq!(
+        date::parse(b"Wed Nov 16 08:49:37 1994"),
+        Some(784111777 + 10 * 86400)
+    );
     // RFC 850 two-digit years: 70-99 -> 19xx, 00-69 -> 20xx.
     assert_eq!(date::parse(b"Thursday, 01-Jan-70 00:00:00 GMT"), Some(0));
-    assert_eq!(date::parse(b"Saturday, 01-Jan-00 00:00:00 GMT"), Some(946684800));
-    assert_eq!(date::parse(b"Tuesday, 14-Nov-23 22:13:20 GMT"), Some(1_700_000_000));
+    assert_eq!(
+        date::parse(b"Saturday, 01-Jan-00 00:00:00 GMT"),
+        Some(946684800)
+    );
+    assert_eq!(
+        date::parse(b"Tuesday, 14-Nov-23 22:13:20 GMT"),
+        Some(1_700_000_000)
+    );
     // A leap second is syntactically valid; it lands on the next second.
-    assert_eq!(date::parse(b"Sat, 31 Dec 2016 23:59:60 GMT"), Some(1483228800));
+    assert_eq!(
+        date::parse(b"Sat, 31 Dec 2016 23:59:60 GMT"),
+        Some(1483228800)
+    );
 }
 
 #[test]
@@ -47,8 +67,8 @@ fn rejects_invalid_dates() {
         b"",
         b"Sun, 06 Nov 1994 08:49:37 UTC",
         b"Sun, 06 Nov 1994 08:49:37 gmt",
-        b"sun, 06 Nov 1994 08:49:37 GMT",  // day names are case-sensitive
-        b"Sun, 06 nov 1994 08:49:37 GMT",  // so are months
+        b"sun, 06 Nov 1994 08:49:37 GMT", // day names are case-sensitive
+        b"Sun, 06 nov 1994 08:49:37 GMT", // so are months
         b"Xyz, 06 Nov 1994 08:49:37 GMT",
         b"Sun, 06 Nox 1994 08:49:37 GMT",
         b"Sun, 6 Nov 1994 08:49:37 GMT",
@@ -95,6 +115,11 @@ fn round_trips_every_day_boundary_sample() {
         let t = day * 86_400 + (day * 7919) % 86_400;
         let mut out = [0u8; IMF_LEN];
         date::format(t, &mut out);
-        assert_eq!(date::parse(&out), Some(t), "{}", String::from_utf8_lossy(&out));
+        assert_eq!(
+            date::parse(&out),
+            Some(t),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
     }
 }

@@ -11,9 +11,18 @@ fn mask(encs: &[Encoding]) -> u8 {
 
 #[test]
 fn tokens_and_exts() {
-    assert_eq!((Br.token(), Br.ext(), Br.bit()), (&b"br"[..], &b".br"[..], 1));
-    assert_eq!((Zstd.token(), Zstd.ext(), Zstd.bit()), (&b"zstd"[..], &b".zst"[..], 2));
-    assert_eq!((Gzip.token(), Gzip.ext(), Gzip.bit()), (&b"gzip"[..], &b".gz"[..], 4));
+    assert_eq!(
+        (Br.token(), Br.ext(), Br.bit()),
+        (&b"br"[..], &b".br"[..], 1)
+    );
+    assert_eq!(
+        (Zstd.token(), Zstd.ext(), Zstd.bit()),
+        (&b"zstd"[..], &b".zst"[..], 2)
+    );
+    assert_eq!(
+        (Gzip.token(), Gzip.ext(), Gzip.bit()),
+        (&b"gzip"[..], &b".gz"[..], 4)
+    );
 }
 
 #[test]
@@ -65,6 +74,11 @@ fn negotiation() {
         (b"brotli, gz, zst", ALL, None),
     ];
     for (value, avail, want) in cases {
-        assert_eq!(negotiate(value, *avail), *want, "{:?} {avail:#b}", String::from_utf8_lossy(value));
+        assert_eq!(
+            negotiate(value, *avail),
+            *want,
+            "{:?} {avail:#b}",
+            String::from_utf8_lossy(value)
+        );
     }
 }

@@ -21,13 +21,21 @@ fn common_types() {
         (b"/r.txt", b"text/plain; charset=utf-8"),
         (b"/a.tar.gz", b"application/gzip"),
         (b"/v.webm", b"video/webm"),
-        (b"/d.docx", b"application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        (
+            b"/d.docx",
+            b"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
         (b"/b.bin", b"application/octet-stream"),
         (b"/c.yml", b"application/yaml; charset=utf-8"),
         (b"/s.7z", b"application/x-7z-compressed"),
     ];
     for (path, want) in cases {
-        assert_eq!(from_path(path), *want, "{:?}", String::from_utf8_lossy(path));
+        assert_eq!(
+            from_path(path),
+            *want,
+            "{:?}",
+            String::from_utf8_lossy(path)
+        );
     }
 }
 
@@ -48,7 +56,12 @@ fn unknown_and_edge_cases() {
         b"/a. html",
         b"/a.html ",
     ] {
-        assert_eq!(from_path(path), DEFAULT, "{:?}", String::from_utf8_lossy(path));
+        assert_eq!(
+            from_path(path),
+            DEFAULT,
+            "{:?}",
+            String::from_utf8_lossy(path)
+        );
     }
     assert_eq!(from_path(b"noslash.css"), b"text/css; charset=utf-8");
 }
@@ -58,16 +71,28 @@ fn table_is_well_formed() {
     let entries: Vec<_> = table().collect();
     assert!(entries.len() >= 60, "only {} types", entries.len());
     for (i, (ext, ty)) in entries.iter().enumerate() {
-        assert!(!ext.is_empty() && ext.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(
+            !ext.is_empty()
+                && ext
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
         assert!(ty.contains(&b'/') && !ty.contains(&b'\n'));
-        assert!(entries[..i].iter().all(|(e, _)| e != ext), "duplicate {ext:?}");
+        assert!(
+            entries[..i].iter().all(|(e, _)| e != ext),
+            "duplicate {ext:?}"
+        );
         // Every entry is reachable through from_path.
         let mut path = b"/f.".to_vec();
         path.extend_from_slice(ext);
         assert_eq!(from_path(&path), *ty);
         let text = ty.starts_with(b"text/");
         if text {
-            assert!(ty.ends_with(b"; charset=utf-8"), "{:?}", String::from_utf8_lossy(ty));
+            assert!(
+                ty.ends_with(b"; charset=utf-8"),
+                "{:?}",
+                String::from_utf8_lossy(ty)
+            );
         }
     }
     let required = "html htm css js mjs json xml txt csv md svg png jpg jpeg gif webp avif ico bmp \
@@ -75,6 +100,9 @@ fn table_is_well_formed() {
         m4a mov avi mkv aac opus map webmanifest manifest appcache ics vcf rtf doc docx xls xlsx ppt \
         pptx epub jar apk bin exe iso dmg deb rpm 7z rar atom rss yaml yml toml wat";
     for ext in required.split_whitespace() {
-        assert!(entries.iter().any(|(e, _)| *e == ext.as_bytes()), "missing {ext}");
+        assert!(
+            entries.iter().any(|(e, _)| *e == ext.as_bytes()),
+            "missing {ext}"
+        );
     }
 }

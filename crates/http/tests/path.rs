@@ -38,7 +38,12 @@ fn normalizes() {
         (b"/%ff", b"/\xff"),
     ];
     for (raw, want) in cases {
-        assert_eq!(norm(raw).as_deref(), Ok(*want), "{:?}", String::from_utf8_lossy(raw));
+        assert_eq!(
+            norm(raw).as_deref(),
+            Ok(*want),
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
     }
 }
 
@@ -93,7 +98,10 @@ fn output_buffer_bounds() {
     // Dot segments are decoded before they are removed, so they need room too;
     // raw.len() is always enough.
     assert_eq!(normalize(b"/a/b/../c", &mut [0u8; 9]), Ok(&b"/a/c"[..]));
-    assert_eq!(normalize(b"/a/b/../c", &mut [0u8; 5]), Err(PathError::TooLong));
+    assert_eq!(
+        normalize(b"/a/b/../c", &mut [0u8; 5]),
+        Err(PathError::TooLong)
+    );
 }
 
 #[test]

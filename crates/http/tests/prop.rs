@@ -41,7 +41,11 @@ fn owned(r: &Request) -> Owned {
         query: r.query.map(<[u8]>::to_vec),
         version: r.version,
         host: r.host.map(<[u8]>::to_vec),
-        headers: r.headers.iter().map(|h| (h.name.to_vec(), h.value.to_vec())).collect(),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| (h.name.to_vec(), h.value.to_vec()))
+            .collect(),
         body: r.body,
         keep_alive: r.keep_alive,
         head_len: r.head_len,
@@ -99,7 +103,11 @@ impl ValidHead {
             s.push('?');
             s.push_str(q);
         }
-        s.push_str(if self.v10 { " HTTP/1.0\r\n" } else { " HTTP/1.1\r\n" });
+        s.push_str(if self.v10 {
+            " HTTP/1.0\r\n"
+        } else {
+            " HTTP/1.1\r\n"
+        });
         if let Some(h) = &self.host {
             s.push_str(&format!("Host: {h}\r\n"));
         }
@@ -119,17 +127,28 @@ fn valid_head() -> impl Strategy<Value = ValidHead> {
         any::<bool>(),
         prop::option::of("[a-z0-9.-]{1,12}(:[0-9]{1,5})?"),
         // Names prefixed so they never collide with framing headers.
-        prop::collection::vec(("X-[A-Za-z0-9-]{0,8}", field_value(), 0..3usize), 0..(N - 1)),
+        prop::collection::vec(
+            ("X-[A-Za-z0-9-]{0,8}", field_value(), 0..3usize),
+            0..(N - 1),
+        ),
         0..3usize,
     )
         .prop_map(|(method, segs, query, v10, host, fields, leading_crlf)| {
-            let host = if v10 { host } else { Some(host.unwrap_or_else(|| "h".into())) };
+            let host = if v10 {
+                host
+            } else {
+                Some(host.unwrap_or_else(|| "h".into()))
+            };
             let fields = fields
                 .into_iter()
                 .map(|(n, v, pad)| (n, format!("{}{}{}", " ".repeat(pad), v, "\t".repeat(pad))))
                 .collect();
             ValidHead {
-                method: if method == "CONNECT" { "GET".into() } else { method },
+                method: if method == "CONNECT" {
+                    "GET".into()
+                } else {
+                    method
+                },
                 path: format!("/{}", segs.join("/")),
                 query,
                 v10,

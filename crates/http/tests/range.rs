@@ -56,6 +56,11 @@ fn decisions() {
         (b"bytes=-0", 0, Full),
     ];
     for (value, len, want) in cases {
-        assert_eq!(decide(value, *len), *want, "{:?} len {len}", String::from_utf8_lossy(value));
+        assert_eq!(
+            decide(value, *len),
+            *want,
+            "{:?} len {len}",
+            String::from_utf8_lossy(value)
+        );
     }
 }

@@ -24,7 +24,8 @@ X-A: 1\r\nX-B: 2\r\n\r\n"[..]
 fn unsatisfied_range_and_extremes() {
     let mut buf = [0u8; 256];
     let mut w = HeadWriter::new(&mut buf, 416);
-    w.content_range_unsatisfied(u64::MAX).header_u64(b"Content-Length", 0);
+    w.content_range_unsatisfied(u64::MAX)
+        .header_u64(b"Content-Length", 0);
     let n = w.finish().unwrap();
     assert_eq!(
         &buf[..n],
@@ -92,7 +93,11 @@ fn refuses_header_injection() {
 fn refuses_bad_status() {
     for status in [0u16, 99, 1000, 65535] {
         let mut buf = [0u8; 64];
-        assert_eq!(HeadWriter::new(&mut buf, status).finish(), Err(TooSmall), "{status}");
+        assert_eq!(
+            HeadWriter::new(&mut buf, status).finish(),
+            Err(TooSmall),
+            "{status}"
+        );
     }
 }
 
