@@ -19,12 +19,8 @@ pub struct Config {
     pub addr: [u8; 16],
     pub port: u16,
     pub root: &'static [u8],
-    pub max_conns: u64,
-    pub buf_size: u64,
-    pub header_timeout: u64,
-    pub idle_timeout: u64,
-    pub write_timeout: u64,
-    pub grace: u64,
+    /// Numeric options, indexed by the constants below.
+    pub n: [u64; NUMS],
     pub log: LogMode,
     /// Extra response headers, pre-formatted `Name: value\r\n` lines.
     pub extra: [u8; EXTRA_MAX],
@@ -32,11 +28,21 @@ pub struct Config {
     pub health: &'static [u8],
     pub spa: bool,
     pub hidden: bool,
-    pub uid: Option<u64>,
-    pub gid: Option<u64>,
-    pub workers: u64,
-    pub max_body: u64,
 }
+
+pub const MAX_CONNS: usize = 0;
+pub const BUF_SIZE: usize = 1;
+pub const HEADER_TIMEOUT: usize = 2;
+pub const IDLE_TIMEOUT: usize = 3;
+pub const WRITE_TIMEOUT: usize = 4;
+pub const GRACE: usize = 5;
+pub const WORKERS: usize = 6;
+pub const MAX_BODY: usize = 7;
+pub const UID: usize = 8;
+pub const GID: usize = 9;
+const NUMS: usize = 10;
+/// "not set" for --uid/--gid
+pub const UNSET: u64 = u64::MAX;
 
 impl Config {
     pub fn extra(&self) -> &[u8] {
@@ -44,33 +50,35 @@ impl Config {
     }
 }
 
-const USAGE: &[u8] = b"usage: mote-httpd [flags]   (each flag FOO-BAR also from env MOTE_FOO_BAR)
- --listen ADDR:PORT   0.0.0.0:8080; [::]:8080 for IPv6
- --root DIR           /www
- --max-conns N        1024 connection slots
- --buf-size BYTES     4096 request head buffer per connection
- --header-timeout S   10   --idle-timeout S 60   --write-timeout S 30   --grace S 10
- --log clf|json|off   access log on stdout (clf)
- --header 'N: v'      extra response header, repeatable (env: one per line)
- --health PATH        /healthz answers 200 ok; 'off' disables
- --spa                serve /index.html for missing paths without an extension
- --hidden             serve dot files
- --uid N --gid N      drop privileges after binding
- --workers N          1 process per worker
- --max-body BYTES     1048576 request body read and discarded
- --help --version
+const USAGE: &[u8] = b"usage: mote-httpd [--flag value]... (or env MOTE_FLAG_NAME=value)
+ --listen 0.0.0.0:8080|[::]:8080  --root /www  --max-conns 1024  --buf-size 4096
+ --header-timeout 10  --idle-timeout 60  --write-timeout 30  --grace 10 (seconds)
+ --log clf|json|off  --header 'Name: value'...  --health /healthz|off  --spa  --hidden
+ --uid N  --gid N  --workers 1  --max-body 1048576  --help  --version
 ";
 
-// Option kinds: index into this table is the option id.
+// The index in this table is the option id; numeric options come first (id = index in n).
 const NAMES: [&[u8]; 19] = [
-    b"listen", b"root", b"max-conns", b"buf-size", b"header-timeout", b"idle-timeout",
-    b"write-timeout", b"grace", b"log", b"header", b"health", b"spa", b"hidden", b"uid",
-    b"gid", b"workers", b"max-body", b"help", b"version",
+    b"max-conns", b"buf-size", b"header-timeout", b"idle-timeout", b"write-timeout",
+    b"grace", b"workers", b"max-body", b"uid", b"gid", b"listen", b"root", b"log",
+    b"header", b"health", b"spa", b"hidden", b"help", b"version",
 ];
-const SPA: usize = 11;
-const HIDDEN: usize = 12;
+const LIMITS: [(u64, u64); NUMS] = [
+    (1, 1 << 20),
+    (1024, 1 << 20),
+    (1, 86400),
+    (1, 86400),
+    (1, 86400),
+    (0, 86400),
+    (1, 256),
+    (0, u64::MAX),
+    (0, u32::MAX as u64 - 1),
+    (0, u32::MAX as u64 - 1),
+];
+const HEADER: usize = 13;
+const SPA: usize = 15;
+const HIDDEN: usize = 16;
 const HELP: usize = 17;
-const VERSION: usize = 18;
 
 pub fn err_line(parts: &[&[u8]]) {
     let mut b = [0u8; 512];
@@ -79,11 +87,8 @@ pub fn err_line(parts: &[&[u8]]) {
     for p in parts {
         w.put(p);
     }
-    if w.full {
-        w.len = 500;
-        w.full = false;
-        w.put(b"...");
-    }
+    w.len = w.len.min(500);
+    w.full = false;
     w.put(b"\n");
     let _ = rustix::io::write(sys::borrow(2), w.done());
 }
@@ -95,28 +100,16 @@ pub fn parse() -> Result<Config, i32> {
         addr: [0; 16],
         port: 8080,
         root: b"/www",
-        max_conns: 1024,
-        buf_size: 4096,
-        header_timeout: 10,
-        idle_timeout: 60,
-        write_timeout: 30,
-        grace: 10,
+        n: [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET],
         log: LogMode::Clf,
         extra: [0; EXTRA_MAX],
         extra_len: 0,
         health: b"/healthz",
         spa: false,
         hidden: false,
-        uid: None,
-        gid: None,
-        workers: 1,
-        max_body: 1 << 20,
     };
-    // Environment first.
-    for (id, name) in NAMES.iter().enumerate() {
-        if id >= HELP {
-            break;
-        }
+    // Environment first: MOTE_ + the flag name in upper case, '-' as '_'.
+    for (id, name) in NAMES.iter().enumerate().take(HELP) {
         let mut eb = [0u8; 32];
         let mut en = W::new(&mut eb);
         en.put(b"MOTE_");
@@ -124,19 +117,16 @@ pub fn parse() -> Result<Config, i32> {
             en.byte(if ch == b'-' { b'_' } else { ch.to_ascii_uppercase() });
         }
         let Some(v) = sys::env(en.done()) else { continue };
-        let ok = if id == SPA || id == HIDDEN {
-            match v {
-                b"1" | b"true" | b"yes" | b"on" => set(&mut c, id, b""),
-                b"0" | b"false" | b"no" | b"off" | b"" => true,
-                _ => false,
-            }
-        } else if id == 9 {
-            v.split(|&b| b == b'\n').all(|h| h.is_empty() || set(&mut c, id, h))
-        } else {
-            set(&mut c, id, v)
+        let ok = match (id, v) {
+            (SPA | HIDDEN, b"1" | b"true") => set(&mut c, id, v),
+            (SPA | HIDDEN, b"0" | b"false" | b"") => true,
+            (SPA | HIDDEN, _) => false,
+            // One header per line.
+            (HEADER, _) => v.split(|&b| b == b'\n').all(|h| h.is_empty() || set(&mut c, id, h)),
+            _ => set(&mut c, id, v),
         };
         if !ok {
-            err_line(&[b"bad value in environment ", en.done(), b": '", v, b"'"]);
+            err_line(&[b"bad value in environment: ", en.done(), b"=", v]);
             return Err(2);
         }
     }
@@ -148,68 +138,48 @@ pub fn parse() -> Result<Config, i32> {
             Some(p) => (a.get(..p).unwrap_or(a), a.get(p + 1..)),
             None => (a, None),
         };
-        let id = flag
-            .strip_prefix(b"--")
-            .and_then(|n| NAMES.iter().position(|&x| x == n));
-        let Some(id) = id else {
+        let Some(id) = flag.strip_prefix(b"--").and_then(|n| NAMES.iter().position(|&x| x == n)) else {
             err_line(&[b"unknown flag: ", a, b" (see --help)"]);
             return Err(2);
         };
-        if id == HELP {
-            let _ = rustix::io::write(sys::borrow(1), USAGE);
+        if id >= HELP {
+            let text: &[u8] = if id == HELP { USAGE } else { concat!("mote-httpd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes() };
+            let _ = rustix::io::write(sys::borrow(1), text);
             return Err(0);
         }
-        if id == VERSION {
-            let _ = rustix::io::write(sys::borrow(1), concat!("mote-httpd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
-            return Err(0);
-        }
-        let v = if id == SPA || id == HIDDEN {
-            if inline.is_some() {
-                err_line(&[b"flag takes no value: ", a]);
-                return Err(2);
+        let v = match (id, inline) {
+            (SPA | HIDDEN, None) => &b""[..],
+            (_, Some(v)) => v, // a flag without value refuses a non-empty one in set()
+            _ => {
+                i += 1;
+                sys::arg(i - 1).unwrap_or(b"")
             }
-            &b""[..]
-        } else if let Some(v) = inline {
-            v
-        } else if let Some(v) = sys::arg(i) {
-            i += 1;
-            v
-        } else {
-            err_line(&[b"missing value for ", a]);
-            return Err(2);
         };
         if !set(&mut c, id, v) {
-            err_line(&[b"bad value for ", flag, b": '", v, b"'"]);
+            err_line(&[b"bad or missing value for ", flag, b": '", v, b"'"]);
             return Err(2);
         }
     }
     Ok(c)
 }
 
-fn num(v: &[u8], lo: u64, hi: u64, out: &mut u64) -> bool {
-    match parse_u64(v) {
-        Some(n) if n >= lo && n <= hi => {
-            *out = n;
-            true
-        }
-        _ => false,
-    }
-}
-
 fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
+    if let (Some(slot), Some(&(lo, hi))) = (c.n.get_mut(id), LIMITS.get(id)) {
+        return match parse_u64(v) {
+            Some(x) if x >= lo && x <= hi => {
+                *slot = x;
+                true
+            }
+            _ => false,
+        };
+    }
     match id {
-        0 => parse_listen(c, v),
-        1 => {
+        10 => parse_listen(c, v),
+        11 => {
             c.root = v;
             !v.is_empty()
         }
-        2 => num(v, 1, 1 << 20, &mut c.max_conns),
-        3 => num(v, 1024, 1 << 20, &mut c.buf_size),
-        4 => num(v, 1, 86400, &mut c.header_timeout),
-        5 => num(v, 1, 86400, &mut c.idle_timeout),
-        6 => num(v, 1, 86400, &mut c.write_timeout),
-        7 => num(v, 0, 86400, &mut c.grace),
-        8 => {
+        12 => {
             c.log = match v {
                 b"clf" => LogMode::Clf,
                 b"json" => LogMode::Json,
@@ -218,31 +188,19 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
             };
             true
         }
-        9 => add_header(c, v),
-        10 => {
+        HEADER => add_header(c, v),
+        14 => {
             c.health = if v == b"off" { b"" } else { v };
             v == b"off" || v.first() == Some(&b'/')
         }
         SPA => {
             c.spa = true;
-            true
+            v.is_empty()
         }
-        HIDDEN => {
+        _ => {
             c.hidden = true;
-            true
+            v.is_empty()
         }
-        13 | 14 => {
-            let mut n = 0;
-            let ok = num(v, 0, u32::MAX as u64 - 1, &mut n);
-            if id == 13 {
-                c.uid = Some(n);
-            } else {
-                c.gid = Some(n);
-            }
-            ok
-        }
-        15 => num(v, 1, 256, &mut c.workers),
-        _ => num(v, 0, u64::MAX, &mut c.max_body),
     }
 }
 
@@ -279,6 +237,16 @@ fn trim(mut s: &[u8]) -> &[u8] {
         s = r;
     }
     s
+}
+
+fn num(v: &[u8], lo: u64, hi: u64, out: &mut u64) -> bool {
+    match parse_u64(v) {
+        Some(n) if n >= lo && n <= hi => {
+            *out = n;
+            true
+        }
+        _ => false,
+    }
 }
 
 fn parse_listen(c: &mut Config, v: &[u8]) -> bool {

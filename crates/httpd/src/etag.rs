@@ -97,6 +97,10 @@ pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 
     };
     let tag = mix(mix(mix(fp, size), mtime), 0x6d6f7465);
     let mut w = W::new(out);
-    w.byte(b'"').hex(tag, 16).put(suffix).byte(b'"');
+    w.byte(b'"').hex(tag, 16);
+    if let Some(ext) = suffix.get(1..) {
+        w.byte(b'-').put(ext); // ".br" -> "-br"
+    }
+    w.byte(b'"');
     w.len
 }

@@ -13,6 +13,7 @@ impl<'a> W<'a> {
         W { buf, len: 0, full: false }
     }
 
+    #[inline(never)]
     pub fn put(&mut self, s: &[u8]) -> &mut Self {
         match self.buf.get_mut(self.len..self.len + s.len()) {
             Some(d) if !self.full => {

@@ -37,41 +37,36 @@ pub struct Plan {
 
 const ALLOW: &[u8] = b"Allow: GET, HEAD, OPTIONS\r\n";
 
-/// A response without a file: `status`, an optional text body, extra header lines.
-/// `head_only` drops the body (HEAD requests, and statuses that never have one).
-pub fn simple(ctx: &Ctx, out: &mut [u8], status: u16, lines: &[u8], body: &[u8], head_only: bool, close: bool) -> Plan {
+/// A response without a file: `status`, extra header lines and a text body, by default
+/// "<code> <reason>\n". `head_only` drops the body (HEAD requests); 204 and 304 never
+/// have one.
+pub fn page(ctx: &Ctx, out: &mut [u8], status: u16, lines: &[u8], body: Option<&[u8]>, head_only: bool, close: bool) -> Plan {
+    let mut b = [0u8; 64];
+    let mut w = W::new(&mut b);
+    w.dec(status as u64).byte(b' ').put(mote_http::reason_phrase(status).as_bytes()).byte(b'\n');
+    let n = w.len;
+    let body = body.unwrap_or(b.get(..n).unwrap_or(&[]));
     let no_body = status == 204 || status == 304;
     let mut h = HeadWriter::new(out, status);
-    h.raw(&ctx.clock.date_line).raw(lines).raw(ctx.cfg.extra());
+    raw(&mut h, &ctx.clock.date_line);
+    raw(&mut h, lines);
+    raw(&mut h, ctx.cfg.extra());
     if !no_body {
-        h.raw(b"Content-Type: text/plain; charset=utf-8\r\n").header_u64(b"Content-Length", body.len() as u64);
+        raw(&mut h, b"Content-Type: text/plain; charset=utf-8\r\n");
+        h.header_u64(b"Content-Length", body.len() as u64);
     }
     if close {
-        h.raw(b"Connection: close\r\n");
+        raw(&mut h, b"Connection: close\r\n");
     }
-    let n = match h.finish() {
-        Ok(n) => n,
-        Err(_) => return fallback(out),
-    };
+    let Ok(n) = h.finish() else { return fallback(out) };
     let mut plan = Plan { status, head: n, file: -1, off: 0, len: 0, inline_body: 0, close };
     if !head_only && !no_body {
-        match out.get_mut(n..n + body.len()) {
-            Some(d) => d.copy_from_slice(body),
-            None => return fallback(out),
-        }
+        let Some(d) = out.get_mut(n..n + body.len()) else { return fallback(out) };
+        d.copy_from_slice(body);
         plan.head += body.len();
         plan.inline_body = body.len() as u64;
     }
     plan
-}
-
-/// A status with the body "<code> <reason>\n".
-pub fn status_page(ctx: &Ctx, out: &mut [u8], status: u16, lines: &[u8], head_only: bool, close: bool) -> Plan {
-    let mut b = [0u8; 64];
-    let mut w = W::new(&mut b);
-    w.dec(status as u64).byte(b' ').put(mote_http::reason_phrase(status).as_bytes()).byte(b'\n');
-    let len = w.len;
-    simple(ctx, out, status, lines, b.get(..len).unwrap_or(&[]), head_only, close)
 }
 
 /// The last resort when a head does not fit in the output buffer.
@@ -87,13 +82,11 @@ fn fallback(out: &mut [u8]) -> Plan {
     Plan { status: 500, head, file: -1, off: 0, len: 0, inline_body: 0, close: true }
 }
 
-/// Types worth precompressing; only for these are variants looked for, so images and
-/// other compressed formats cost no extra openat2 per request.
+/// Types worth precompressing: mote_http::mime gives every textual type (HTML, CSS, JS,
+/// JSON, SVG, XML, ...) a `charset=utf-8`; plus WebAssembly. Only for these are variants
+/// looked for, so images and archives cost no extra openat2 per request.
 fn compressible(mime: &[u8]) -> bool {
-    mime.starts_with(b"text/")
-        || [&b"javascript"[..], b"json", b"xml", b"wasm", b"svg"]
-            .iter()
-            .any(|k| mime.windows(k.len()).any(|w| w == *k))
+    mime.ends_with(b"utf-8") || mime.ends_with(b"wasm")
 }
 
 enum Open {
@@ -102,9 +95,12 @@ enum Open {
     Err(u16),
 }
 
-/// Opens `p` (NUL-terminated, relative) beneath the root and classifies it.
-fn open(ctx: &Ctx, p: &[u8]) -> Open {
-    match files::open(ctx.root, p) {
+/// Opens `pb[..base]` + `suffix` (relative, "./...") beneath the root and classifies it.
+fn open(ctx: &Ctx, pb: &mut [u8], base: usize, suffix: &[u8]) -> Open {
+    let mut w = W::new(pb.get_mut(base..).unwrap_or(&mut []));
+    w.put(suffix).byte(0);
+    let end = base + w.len;
+    match files::open(ctx.root, pb.get(..end).unwrap_or(&[])) {
         Ok(fd) => match rustix::fs::fstat(sys::borrow(fd)) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => Open::File(fd, st),
             Ok(st) => {
@@ -129,79 +125,56 @@ fn open(ctx: &Ctx, p: &[u8]) -> Open {
 /// Builds the response for a complete request.
 pub fn respond(ctx: &mut Ctx, req: &Request, out: &mut [u8], close: bool) -> Plan {
     let head_only = req.method == Method::Head;
+    let err = |ctx: &Ctx, out: &mut [u8], s| page(ctx, out, s, b"", None, head_only, close);
     match req.method {
         Method::Get | Method::Head => {}
-        Method::Options => return simple(ctx, out, 204, ALLOW, b"", true, close),
-        Method::Other => return status_page(ctx, out, 501, b"", false, close),
-        _ => return status_page(ctx, out, 405, ALLOW, false, close),
+        Method::Options => return page(ctx, out, 204, ALLOW, None, true, close),
+        Method::Other => return err(ctx, out, 501),
+        _ => return page(ctx, out, 405, ALLOW, None, head_only, close),
     }
-    let raw = req.path;
-    if raw.first() != Some(&b'/') {
-        return status_page(ctx, out, 400, b"", head_only, true);
+    let rawp = req.path;
+    if rawp.len() > PATH_MAX {
+        return err(ctx, out, 414);
     }
-    if raw.len() > PATH_MAX {
-        return status_page(ctx, out, 414, b"", head_only, close);
-    }
-    // Normalized path + room for "index.html" / ".zst" and the NUL.
-    let mut pbuf = [0u8; PATH_MAX + 16];
-    let norm_len = match path::normalize(raw, pbuf.get_mut(..PATH_MAX).unwrap_or(&mut [])) {
-        Ok(n) => n.len(),
-        Err(_) => return status_page(ctx, out, 400, b"", head_only, close),
+    // One buffer: the normalized path, later turned into the relative path to open
+    // ("/a/b" becomes "./a/b") with room for "index.html", a variant suffix and the NUL.
+    let mut pb = [0u8; PATH_MAX + 16];
+    let len = match path::normalize(rawp, pb.get_mut(1..PATH_MAX).unwrap_or(&mut [])) {
+        Ok(n) if n.first() == Some(&b'/') => n.len(),
+        _ => return err(ctx, out, 400),
     };
-    let norm = pbuf.get(..norm_len).unwrap_or(&[]);
+    let norm = pb.get(1..1 + len).unwrap_or(&[]);
     if !ctx.cfg.health.is_empty() && norm == ctx.cfg.health {
-        return simple(ctx, out, 200, b"Cache-Control: no-store\r\n", b"ok\n", head_only, close);
+        return page(ctx, out, 200, b"Cache-Control: no-store\r\n", Some(b"ok\n"), head_only, close);
     }
     if !ctx.cfg.hidden && path::has_hidden_segment(norm) {
-        return status_page(ctx, out, 404, b"", head_only, close);
+        return err(ctx, out, 404);
     }
     let trailing = norm.last() == Some(&b'/');
-    // Relative path for openat2: drop the leading '/', "." for the root itself.
-    let mut rel = [0u8; PATH_MAX + 16];
-    let mut rw = W::new(&mut rel);
-    rw.put(norm.get(1..).unwrap_or(&[]));
-    if rw.len == 0 {
-        rw.put(b".");
-    }
-    let mut base = rw.len; // without NUL
-    rw.byte(0);
-    let mut opened = open(ctx, rw.done());
+    // SPA fallback applies to a last segment without an extension.
+    let spa = ctx.cfg.spa && !norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]).contains(&b'.');
+    // "/a/b" -> "./a/b"
+    pb[0] = b'.';
+    let mut base = 1 + len;
+    let mut opened = open(ctx, &mut pb, base, b"");
     if let Open::Dir = opened {
         if !trailing {
-            return redirect(ctx, out, norm, req.query, head_only, close);
+            return redirect(ctx, out, pb.get(2..base).unwrap_or(&[]), req.query, head_only, close);
         }
         // Directory: serve its index.html, never a listing.
-        if rel.first() == Some(&b'.') && base == 1 {
-            base = 0;
-        }
-        let mut rw = W::new(rel.get_mut(base..).unwrap_or(&mut []));
-        rw.put(b"index.html\0");
+        opened = open(ctx, &mut pb, base, b"index.html");
         base += 10;
-        opened = match open(ctx, rel.get(..base + 1).unwrap_or(&[])) {
-            Open::Dir => Open::Err(404),
-            o => o,
-        };
     }
-    // SPA fallback: a missing path whose last segment has no extension gets /index.html.
-    if let Open::Err(404) = opened {
-        let last = norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
-        if ctx.cfg.spa && !last.contains(&b'.') {
-            let p = b"index.html\0";
-            rel.get_mut(..p.len()).map(|d| d.copy_from_slice(p));
-            base = 10;
-            opened = match open(ctx, &p[..]) {
-                Open::Dir => Open::Err(404),
-                o => o,
-            };
-        }
+    if let (Open::Err(404), true) = (&opened, spa) {
+        opened = open(ctx, &mut pb, 2, b"index.html");
+        base = 12;
     }
     let (mut fd, mut st) = match opened {
         Open::File(fd, st) => (fd, st),
-        Open::Dir => return status_page(ctx, out, 404, b"", head_only, close),
-        Open::Err(s) => return status_page(ctx, out, s, b"", head_only, close),
+        Open::Dir => return err(ctx, out, 404),
+        Open::Err(s) => return err(ctx, out, s),
     };
-    let logical = rel.get(..base).unwrap_or(&[]);
-    let mime = mote_http::mime::from_path(logical);
+    let mime = mote_http::mime::from_path(pb.get(..base).unwrap_or(&[]));
     // Precompressed variants beside the file, chosen by Accept-Encoding.
     let vary = compressible(mime);
     let mut enc: Option<Encoding> = None;
@@ -209,79 +182,67 @@ pub fn respond(ctx: &mut Ctx, req: &Request, out: &mut [u8], close: bool) -> Pla
         let mut avail: u8 = 0b111;
         while let Some(e) = encoding::negotiate(ae, avail) {
             avail &= !(1u8 << (e as u8));
-            let mut vw = W::new(rel.get_mut(base..).unwrap_or(&mut []));
-            vw.put(e.ext()).byte(0);
-            let end = base + vw.len;
-            if let Open::File(vfd, vst) = open(ctx, rel.get(..end).unwrap_or(&[])) {
+            if let Open::File(vfd, vst) = open(ctx, &mut pb, base, e.ext()) {
                 sys::close(fd);
                 (fd, st) = (vfd, vst);
                 enc = Some(e);
-                break;
-            } else if avail == 0 {
                 break;
             }
         }
     }
     let (size, mtime) = etag::size_mtime(&st);
     let mut tag = [0u8; 32];
-    let suffix: &[u8] = match enc {
-        None => b"",
-        Some(Encoding::Br) => b"-br",
-        Some(Encoding::Zstd) => b"-zst",
-        Some(Encoding::Gzip) => b"-gz",
-    };
-    let tag_len = etag::etag(ctx.cache, fd, &st, suffix, &mut tag);
+    let tag_len = etag::etag(ctx.cache, fd, &st, enc.map_or(&b""[..], |e| e.ext()), &mut tag);
     let tag = tag.get(..tag_len).unwrap_or(&[]);
 
     let (mut status, mut off, mut len) = (200, 0, size);
-    let mut unsatisfied = false;
     match cond::evaluate(req, tag, mtime) {
         Outcome::NotModified => status = 304,
-        Outcome::PreconditionFailed => {
-            sys::close(fd);
-            return status_page(ctx, out, 412, b"", head_only, close);
-        }
-        Outcome::Proceed { range_allowed } => {
-            if let (true, Some(r)) = (range_allowed, req.header(b"range")) {
-                match range::decide(r, size) {
-                    RangeDecision::Full => {}
-                    RangeDecision::Partial { start, end } => {
-                        status = 206;
-                        off = start;
-                        len = end - start + 1;
-                    }
-                    RangeDecision::Unsatisfiable => unsatisfied = true,
-                }
+        Outcome::PreconditionFailed => status = 412,
+        Outcome::Proceed { range_allowed: true } => match req.header(b"range").map(|r| range::decide(r, size)) {
+            Some(RangeDecision::Partial { start, end }) => {
+                status = 206;
+                off = start;
+                len = end - start + 1;
             }
-        }
+            Some(RangeDecision::Unsatisfiable) => status = 416,
+            _ => {}
+        },
+        _ => {}
     }
-    if unsatisfied {
+    if status >= 400 {
         sys::close(fd);
         let mut cr = [0u8; 64];
         let mut w = W::new(&mut cr);
-        w.put(b"Content-Range: bytes */").dec(size).put(b"\r\n");
+        if status == 416 {
+            w.put(b"Content-Range: bytes */").dec(size).put(b"\r\n");
+        }
         let n = w.len;
-        return status_page(ctx, out, 416, cr.get(..n).unwrap_or(&[]), head_only, close);
+        return page(ctx, out, status, cr.get(..n).unwrap_or(&[]), None, head_only, close);
     }
     let mut h = HeadWriter::new(out, status);
-    h.raw(&ctx.clock.date_line).header(b"ETag", tag).header_date(b"Last-Modified", mtime);
+    raw(&mut h, &ctx.clock.date_line);
+    hdr(&mut h, b"ETag", tag);
+    h.header_date(b"Last-Modified", mtime);
     if vary {
-        h.raw(b"Vary: Accept-Encoding\r\n");
+        raw(&mut h, b"Vary: Accept-Encoding\r\n");
     }
     if status != 304 {
-        h.header(b"Content-Type", mime).header_u64(b"Content-Length", len).raw(b"Accept-Ranges: bytes\r\n");
+        hdr(&mut h, b"Content-Type", mime);
+        h.header_u64(b"Content-Length", len);
+        raw(&mut h, b"Accept-Ranges: bytes\r\n");
         if let Some(e) = enc {
-            h.header(b"Content-Encoding", e.token());
+            hdr(&mut h, b"Content-Encoding", e.token());
         }
         if status == 206 {
             h.content_range(off, off + len - 1, size);
         }
     }
-    h.raw(ctx.cfg.extra());
+    raw(&mut h, ctx.cfg.extra());
     if close {
-        h.raw(b"Connection: close\r\n");
+        raw(&mut h, b"Connection: close\r\n");
     } else if req.version == Version::Http10 {
-        h.raw(b"Connection: keep-alive\r\n");
+        raw(&mut h, b"Connection: keep-alive\r\n");
     }
     let Ok(head) = h.finish() else {
         sys::close(fd);
@@ -295,14 +256,14 @@ pub fn respond(ctx: &mut Ctx, req: &Request, out: &mut [u8], close: bool) -> Pla
     Plan { status, head, file: fd, off, len, inline_body: 0, close }
 }
 
-/// 301 to the slash form of a directory path, keeping the query. The Location is built
+/// 301 to the slash form of a directory path (`norm` without its leading '/'), keeping the query. The Location is built
 /// from the normalized path, percent-encoded, with repeated slashes collapsed, so it can
 /// never become a scheme-relative `//host` redirect.
 fn redirect(ctx: &Ctx, out: &mut [u8], norm: &[u8], query: Option<&[u8]>, head_only: bool, close: bool) -> Plan {
     let mut lb = [0u8; 2048];
     let mut w = W::new(&mut lb);
-    w.put(b"Location: ");
-    let mut prev = 0u8;
+    w.put(b"Location: /");
+    let mut prev = b'/';
     for &b in norm {
         if b == b'/' && prev == b'/' {
             continue;
@@ -323,8 +284,18 @@ fn redirect(ctx: &Ctx, out: &mut [u8], norm: &[u8], query: Option<&[u8]>, head_o
     }
     w.put(b"\r\n");
     if w.full {
-        return status_page(ctx, out, 414, b"", head_only, close);
+        return page(ctx, out, 414, b"", None, head_only, close);
     }
     let n = w.len;
-    status_page(ctx, out, 301, lb.get(..n).unwrap_or(&[]), head_only, close)
+    page(ctx, out, 301, lb.get(..n).unwrap_or(&[]), None, head_only, close)
+}
+
+// Out-of-line wrappers: one call per header instead of an inlined copy at every site.
+#[inline(never)]
+fn raw(h: &mut HeadWriter, s: &[u8]) {
+    h.raw(s);
+}
+#[inline(never)]
+fn hdr(h: &mut HeadWriter, n: &[u8], v: &[u8]) {
+    h.header(n, v);
 }

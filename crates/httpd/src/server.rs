@@ -7,7 +7,7 @@
 //! comes. Deadlines are checked once per second of the monotonic clock: epoll_wait uses a
 //! 1 s timeout while connections exist.
 
-use crate::config::{err_line, Config};
+use crate::config::{self, err_line, Config, UNSET};
 use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
 use crate::respond::{self, Ctx, Plan};
@@ -124,7 +124,7 @@ pub fn run(cfg: &Config) -> i32 {
     // Room for a socket and a file per connection.
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut lim = getrlimit(Resource::Nofile);
-    let want = cfg.max_conns * 2 + 32;
+    let want = cfg.n[config::MAX_CONNS] * 2 + 32;
     if lim.current.is_some_and(|c| c < want) {
         lim.current = Some(lim.maximum.map_or(want, |m| m.min(want)));
         let _ = setrlimit(Resource::Nofile, lim);
@@ -136,7 +136,7 @@ pub fn run(cfg: &Config) -> i32 {
         err_line(&[b"cannot set up signal handling"]);
         return 1;
     };
-    if cfg.workers > 1 {
+    if cfg.n[config::WORKERS] > 1 {
         return supervise(cfg, root, lfd, sfd);
     }
     serve(cfg, root, lfd, sfd, false)
@@ -162,7 +162,7 @@ fn listener(cfg: &Config) -> Result<Fd, Errno> {
     )?);
     let b = sys::borrow(fd);
     rustix::net::sockopt::set_socket_reuseaddr(b, true)?;
-    if cfg.workers > 1 {
+    if cfg.n[config::WORKERS] > 1 {
         let _ = rustix::net::sockopt::set_socket_reuseport(b, true);
     }
     if cfg.v6 {
@@ -178,20 +178,21 @@ fn listener(cfg: &Config) -> Result<Fd, Errno> {
 fn drop_privileges(cfg: &Config) -> Result<(), Errno> {
     use rustix::thread::{set_thread_gid, set_thread_groups, set_thread_uid};
     use rustix::process::{getegid, geteuid, getgid, getuid, Gid, Uid};
-    if cfg.uid.is_none() && cfg.gid.is_none() {
+    let (uid, gid) = (cfg.n[config::UID], cfg.n[config::GID]);
+    if uid == UNSET && gid == UNSET {
         return Ok(());
     }
     // One thread only: the per-thread syscalls change the whole process.
     set_thread_groups(&[])?;
-    if let Some(g) = cfg.gid {
-        let g = Gid::from_raw(g as u32);
+    if gid != UNSET {
+        let g = Gid::from_raw(gid as u32);
         set_thread_gid(g)?;
         if getgid() != g || getegid() != g {
             return Err(Errno::PERM);
         }
     }
-    if let Some(u) = cfg.uid {
-        let u = Uid::from_raw(u as u32);
+    if uid != UNSET {
+        let u = Uid::from_raw(uid as u32);
         set_thread_uid(u)?;
         if getuid() != u || geteuid() != u {
             return Err(Errno::PERM);
@@ -205,7 +206,7 @@ fn drop_privileges(cfg: &Config) -> Result<(), Errno> {
 /// stopping.
 fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
     let mut pids = [0i32; 256];
-    let n = (cfg.workers as usize).min(pids.len());
+    let n = (cfg.n[config::WORKERS] as usize).min(pids.len());
     let Ok(ep) = epoll::create(epoll::CreateFlags::CLOEXEC) else { return 1 };
     let ep = sys::into_raw(ep);
     let _ = epoll::add(sys::borrow(ep), sys::borrow(sfd), EventData::new_u64(TOK_SIGNAL), EventFlags::IN);
@@ -230,7 +231,7 @@ fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
         while let Some(sig) = sys::read_signal(sfd) {
             if (sig == sys::SIGTERM || sig == sys::SIGINT) && !stopping {
                 stopping = true;
-                deadline = sys::clock_secs(true) + cfg.grace + 1;
+                deadline = sys::clock_secs(true) + cfg.n[config::GRACE] + 1;
                 sys::close(lfd);
                 for &p in pids.iter().filter(|p| **p > 0) {
                     if let Some(pid) = rustix::process::Pid::from_raw(p) {
@@ -268,10 +269,10 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     let Ok(ep) = epoll::create(epoll::CreateFlags::CLOEXEC) else { return 1 };
     let ep = sys::into_raw(ep);
     let epb = sys::borrow(ep);
-    let buf_size = cfg.buf_size as usize;
+    let buf_size = cfg.n[config::BUF_SIZE] as usize;
     let out_size = OUT_BASE + cfg.extra_len;
     let stride = buf_size + out_size;
-    let Some(mut slots) = Slots::<Conn>::new(cfg.max_conns as usize, stride) else {
+    let Some(mut slots) = Slots::<Conn>::new(cfg.n[config::MAX_CONNS] as usize, stride) else {
         err_line(&[b"cannot map memory for --max-conns connection slots"]);
         return 1;
     };
@@ -343,7 +344,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         let (all, _) = slots.parts();
                         let Some(c) = all.get_mut(i) else { continue };
                         *c = Conn::new(fd, peer_of(addr));
-                        c.deadline = env.clock.mono + cfg.header_timeout;
+                        c.deadline = env.clock.mono + cfg.n[config::HEADER_TIMEOUT];
                         active += 1;
                         if epoll::add(
                             epb,
@@ -361,7 +362,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     while let Some(sig) = sys::read_signal(sfd) {
                         if (sig == sys::SIGTERM || sig == sys::SIGINT) && !env.stopping {
                             env.stopping = true;
-                            grace_end = env.clock.mono + cfg.grace;
+                            grace_end = env.clock.mono + cfg.n[config::GRACE];
                             let _ = epoll::delete(epb, sys::borrow(lfd));
                             sys::close(lfd);
                             lfd = -1;
@@ -404,7 +405,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     // Slow or stalled request head: say so, best effort, then close.
                     let out = bytes.get_mut(i * stride + buf_size..(i + 1) * stride).unwrap_or(&mut []);
                     let ctx = Ctx { cfg, root, clock: &env.clock, cache: &mut env.cache };
-                    let p = respond::status_page(&ctx, out, 408, b"", false, true);
+                    let p = respond::page(&ctx, out, 408, b"", None, false, true);
                     let _ = rustix::net::send(sys::borrow(c.fd), out.get(..p.head).unwrap_or(&[]), SendFlags::NOSIGNAL);
                     env.log.line(&env.clock, &c.peer, b"-", b"", b"", 408, p.inline_body);
                 }
@@ -482,7 +483,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                     match rustix::net::send(sys::borrow(c.fd), outb.get(c.out_pos..c.out_len).unwrap_or(&[]), flags) {
                         Ok(n) => {
                             c.out_pos += n;
-                            c.deadline = now + env.cfg.write_timeout;
+                            c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
                         }
                         Err(Errno::AGAIN) => return,
                         Err(Errno::INTR) => {}
@@ -498,7 +499,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                         Ok(n) => {
                             c.left -= (n as u64).min(c.left);
                             c.sent += n as u64;
-                            c.deadline = now + env.cfg.write_timeout;
+                            c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
                         }
                         Err(Errno::AGAIN) => return,
                         Err(Errno::INTR) => {}
@@ -529,14 +530,14 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                         inb.copy_within(c.head_len + k..c.in_len, c.head_len);
                         c.in_len -= k;
                         c.skipped += k as u64;
-                        if c.skipped > env.cfg.max_body {
+                        if c.skipped > env.cfg.n[config::MAX_BODY] {
                             start_error(c, outb, env, 413, true);
                         } else if done {
                             c.skip = None;
                             respond_to(c, inb, outb, env, true);
                         } else {
                             match fill(c, inb) {
-                                Ok(true) => c.deadline = now + env.cfg.header_timeout,
+                                Ok(true) => c.deadline = now + env.cfg.n[config::HEADER_TIMEOUT],
                                 Ok(false) => return,
                                 Err(()) => c.st = St::Free,
                             }
@@ -556,7 +557,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                 match fill(c, inb) {
                     Ok(true) => {
                         if was_empty {
-                            c.deadline = now + env.cfg.header_timeout;
+                            c.deadline = now + env.cfg.n[config::HEADER_TIMEOUT];
                         }
                     }
                     Ok(false) => return,
@@ -592,7 +593,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
     let mut close = !req.keep_alive || env.stopping || !c.keep;
     if !skipped && req.body != Body::None {
         let expect = req.header(b"expect").is_some();
-        if matches!(req.body, Body::Length(n) if n > env.cfg.max_body) {
+        if matches!(req.body, Body::Length(n) if n > env.cfg.n[config::MAX_BODY]) {
             return start_error(c, outb, env, 413, true);
         }
         if expect {
@@ -603,7 +604,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
             c.skip = Some(BodySkipper::new(req.body));
             c.skipped = 0;
             c.st = St::Skip;
-            c.deadline = env.clock.mono + env.cfg.header_timeout;
+            c.deadline = env.clock.mono + env.cfg.n[config::HEADER_TIMEOUT];
             return;
         }
     }
@@ -617,7 +618,7 @@ fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16, close:
     c.method = (0, 0);
     c.target = (0, 0);
     let ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: &mut env.cache };
-    let plan = respond::status_page(&ctx, outb, status, b"", false, close);
+    let plan = respond::page(&ctx, outb, status, b"", None, false, close);
     start(c, plan, env);
 }
 
@@ -631,7 +632,7 @@ fn start(c: &mut Conn, p: Plan, env: &Env) {
     c.sent = p.inline_body;
     c.keep = c.keep && !p.close;
     c.st = St::Send;
-    c.deadline = env.clock.mono + env.cfg.write_timeout;
+    c.deadline = env.clock.mono + env.cfg.n[config::WRITE_TIMEOUT];
 }
 
 /// A response ended (`ok`) or failed: log it, then go on with the next request, linger
@@ -659,7 +660,7 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
         c.st = St::Free;
     } else if c.keep && !env.stopping {
         c.st = St::Read;
-        c.deadline = env.clock.mono + if rest > 0 { env.cfg.header_timeout } else { env.cfg.idle_timeout };
+        c.deadline = env.clock.mono + if rest > 0 { env.cfg.n[config::HEADER_TIMEOUT] } else { env.cfg.n[config::IDLE_TIMEOUT] };
     } else if c.status >= 400 || rest > 0 {
         let _ = rustix::net::shutdown(sys::borrow(c.fd), rustix::net::Shutdown::Write);
         c.st = St::Linger;
