@@ -281,13 +281,14 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     {
         return 1;
     }
-    let mut logbuf = [0u8; 16384];
+    // The log buffer lives outside the stack so it costs no memory until lines are written.
+    let Some(logbuf) = sys::map_bytes(16384) else { return 1 };
     let mut env = Env {
         cfg,
         root,
         clock: Clock::new(),
         cache: Cache::new(),
-        log: Log::new(cfg.log, &mut logbuf),
+        log: Log::new(cfg.log, logbuf),
         stopping: false,
     };
     let mut free_head = usize::MAX;

@@ -356,6 +356,21 @@ pub fn close(fd: Fd) {
 // Connection slots: one mmap sized at start-up
 // ---------------------------------------------------------------------------------------
 
+/// `len` zeroed bytes from an anonymous mapping, resident only once touched.
+pub fn map_bytes(len: usize) -> Option<&'static mut [u8]> {
+    // SAFETY: a fresh private anonymous mapping, handed out once for the rest of the process.
+    unsafe {
+        let p = rustix::mm::mmap_anonymous(
+            core::ptr::null_mut(),
+            len,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
+        )
+        .ok()?;
+        Some(core::slice::from_raw_parts_mut(p as *mut u8, len))
+    }
+}
+
 /// `cap` slots of `T` followed by `cap * per_slot_bytes` bytes, all from one anonymous
 /// mmap. Slots are written on first use only (`push`), so untouched slots and buffers cost
 /// no resident memory.
