@@ -306,3 +306,26 @@ fn idle_memory_is_small() {
     eprintln!("idle VmRSS with 10000 slots: {rss} kB");
     assert!(rss <= 200, "idle RSS {rss} kB");
 }
+
+#[test]
+fn stalled_reader_is_closed_after_write_timeout() {
+    let d = TempDir::new("stall");
+    d.write("big.bin", &pattern(64 << 20));
+    let s = Server::start(d.path(), &["--write-timeout", "1"]);
+    let mut c = s.connect();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // Read nothing for a while: the socket buffers fill and the server stalls.
+    std::thread::sleep(Duration::from_millis(3500));
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+    assert!(total < 64 << 20, "the stalled response should have been cut ({total} bytes)");
+    // Others are unaffected.
+    assert_eq!(s.get("/big.bin", &["Range: bytes=0-3"]).body.len(), 4);
+}
