@@ -6,6 +6,7 @@
 //! arrived, it reports how much was body and whether the body has ended.
 
 use crate::parse::{Body, Error};
+use crate::util::is_tchar;
 
 /// Longest chunk-size line (size, extensions, CRLF) accepted. Chunk extensions
 /// are practically unused; 1 KiB leaves room for any legitimate one while
@@ -32,8 +33,22 @@ enum State {
     Size,
     /// After the size: BWS, then `;` extensions or CR.
     SizeWs,
-    /// Inside chunk extensions, up to CR.
-    Ext,
+    /// After `;`: BWS, then the first byte of an extension name.
+    ExtName0,
+    /// Inside an extension name (a token).
+    ExtName,
+    /// After a name: BWS, then `=`, `;` or CR.
+    ExtAfterName,
+    /// After `=`: BWS, then a token or a quoted-string.
+    ExtVal0,
+    /// Inside a token value.
+    ExtValTok,
+    /// Inside a quoted-string value.
+    ExtQuoted,
+    /// After a backslash inside a quoted-string.
+    ExtQuotedEsc,
+    /// After a value: BWS, then `;` or CR.
+    ExtAfterVal,
     /// Expecting the LF of the chunk-size line.
     SizeLf,
     /// `remaining` bytes of chunk data to go.
@@ -132,7 +147,16 @@ impl BodySkipper {
     /// One byte of chunked framing (every state but Length/Data/Done/Failed).
     fn step(&mut self, b: u8) -> Result<(), Error> {
         match self.state {
-            State::Size | State::SizeWs | State::Ext => {
+            State::Size
+            | State::SizeWs
+            | State::ExtName0
+            | State::ExtName
+            | State::ExtAfterName
+            | State::ExtVal0
+            | State::ExtValTok
+            | State::ExtQuoted
+            | State::ExtQuotedEsc
+            | State::ExtAfterVal => {
                 self.line += 1;
                 if self.line > MAX_CHUNK_LINE {
                     return Err(bad("chunk-size line too long"));
@@ -157,10 +181,46 @@ impl BodySkipper {
             }
             // At least one hex digit is required before anything else.
             (State::Size, _) if self.line == 1 => return Err(bad("bad chunk size")),
+            // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+            // (RFC 9112 7.1.1), ext-val = token / quoted-string. Checked, not
+            // just skipped: a parser that skips differently is a smuggling risk.
             (State::Size | State::SizeWs, b' ' | b'\t') => State::SizeWs,
-            (State::Size | State::SizeWs, b';') => State::Ext,
-            (State::Size | State::SizeWs | State::Ext, b'\r') => State::SizeLf,
-            (State::Ext, _) if b == b'\t' || (b >= 0x20 && b != 0x7f) => State::Ext,
+            (State::ExtName, b' ' | b'\t') => State::ExtAfterName,
+            (State::ExtValTok, b' ' | b'\t') => State::ExtAfterVal,
+            (
+                State::ExtName0 | State::ExtAfterName | State::ExtVal0 | State::ExtAfterVal,
+                b' ' | b'\t',
+            ) => self.state,
+            (
+                State::Size
+                | State::SizeWs
+                | State::ExtName
+                | State::ExtAfterName
+                | State::ExtValTok
+                | State::ExtAfterVal,
+                b';',
+            ) => State::ExtName0,
+            // BWS is only allowed before ";" : "5 \r\n" is invalid.
+            (
+                State::Size
+                | State::ExtName
+                | State::ExtAfterName
+                | State::ExtValTok
+                | State::ExtAfterVal,
+                b'\r',
+            ) => State::SizeLf,
+            (State::ExtName0 | State::ExtName, _) if is_tchar(b) => State::ExtName,
+            (State::ExtName | State::ExtAfterName, b'=') => State::ExtVal0,
+            (State::ExtVal0 | State::ExtValTok, _) if is_tchar(b) => State::ExtValTok,
+            (State::ExtVal0, b'"') => State::ExtQuoted,
+            (State::ExtQuoted, b'"') => State::ExtAfterVal,
+            (State::ExtQuoted, b'\\') => State::ExtQuotedEsc,
+            // qdtext and quoted-pair: HTAB, SP, VCHAR, obs-text.
+            (State::ExtQuoted | State::ExtQuotedEsc, _)
+                if b == b'\t' || (b >= 0x20 && b != 0x7f) =>
+            {
+                State::ExtQuoted
+            }
             (State::SizeLf, b'\n') => {
                 self.line = 0;
                 if self.remaining == 0 {

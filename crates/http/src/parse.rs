@@ -24,8 +24,8 @@ pub const MAX_TARGET: usize = 2048;
 /// than keep reading.
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 
-/// Length of a version string, `HTTP/d.d`.
-const VERSION_LEN: usize = 8;
+/// Shape of an HTTP-version (RFC 9112 2.3); `#` stands for a digit.
+const VERSION_SHAPE: &[u8; 8] = b"HTTP/#.#";
 
 /// Request method (RFC 9110 9). Methods are case-sensitive: `get` is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +210,9 @@ fn request_line(buf: &[u8], start: usize) -> Result<Option<Line<'_>>, Error> {
             None => return Ok(None),
             Some(b' ') => break,
             Some(b'\r' | b'\n') => return Err(err(400, "request line without version")),
+            // No request-target form has a fragment (RFC 9112 3.2); clients
+            // never send one.
+            Some(b'#') => return Err(err(400, "fragment in request-target")),
             Some(b) if b > 0x20 && b != 0x7f => {
                 i += 1;
                 if i - t0 > MAX_TARGET {
@@ -223,31 +226,41 @@ fn request_line(buf: &[u8], start: usize) -> Result<Option<Line<'_>>, Error> {
         return Err(err(400, "empty request-target"));
     }
     let target = sub(buf, t0, i);
-    // HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF.
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF. Checked byte by byte
+    // so that another protocol (RTSP/1.0, ICE/1.0) is refused at once, and a
+    // well-formed version other than 1.0/1.1 gets 505 as soon as its eight
+    // bytes are in, whatever follows.
     i += 1;
     let v0 = i;
-    loop {
-        match at(buf, i) {
+    for &want in VERSION_SHAPE {
+        let b = match at(buf, i) {
             None => return Ok(None),
-            Some(b'\r') => break,
-            Some(b'\n') => return Err(BARE_LF),
-            Some(_) if i - v0 >= VERSION_LEN => return Err(err(400, "bad HTTP version")),
-            Some(_) => i += 1,
+            Some(b) => b,
+        };
+        if !(b == want || (want == b'#' && b.is_ascii_digit())) {
+            return Err(if b == b'\n' {
+                BARE_LF
+            } else {
+                err(400, "bad HTTP version")
+            });
         }
-    }
-    if !crlf_at(buf, i)? {
-        return Ok(None);
+        i += 1;
     }
     let version = match sub(buf, v0, i) {
         b"HTTP/1.1" => Version::Http11,
         b"HTTP/1.0" => Version::Http10,
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            return Err(err(505, "HTTP version not supported"))
-        }
-        _ => return Err(err(400, "bad HTTP version")),
+        _ => return Err(err(505, "HTTP version not supported")),
     };
+    match at(buf, i) {
+        None => return Ok(None),
+        Some(b'\r') => {
+            if !crlf_at(buf, i)? {
+                return Ok(None);
+            }
+        }
+        Some(b'\n') => return Err(BARE_LF),
+        Some(_) => return Err(err(400, "bad HTTP version")),
+    }
     Ok(Some(Line {
         method,
         target,
@@ -340,10 +353,6 @@ fn split_target(
             Err(err(400, "asterisk-form is only for OPTIONS"))
         };
     }
-    if has(target, b'#') {
-        // Fragments are never sent (RFC 9112 3.2: origin-form has no fragment).
-        return Err(err(400, "fragment in request-target"));
-    }
     let (pq, authority) = if target.first() == Some(&b'/') {
         (target, None)
     } else {
@@ -421,6 +430,7 @@ pub fn parse_request<'b, 'h>(
 
     let mut pos = line.end;
     let mut count = 0;
+    let mut framing = Framing::default();
     let head_len = loop {
         match at(buf, pos) {
             None => return Ok(Parsed::Partial),
@@ -440,6 +450,9 @@ pub fn parse_request<'b, 'h>(
             Some(h) => h,
             None => return Ok(Parsed::Partial),
         };
+        // Framing fields are checked as soon as their line is complete, so a
+        // bad one is refused without waiting for the rest of the head.
+        framing.field(header, line.version)?;
         match headers.get_mut(count) {
             Some(slot) => *slot = header,
             None => return Err(err(431, "too many header fields")),
@@ -450,63 +463,21 @@ pub fn parse_request<'b, 'h>(
     let all: &'h [Header<'b>] = headers;
     let headers = all.get(..count).unwrap_or(&[]);
 
-    let mut hosts = 0;
-    let mut host = None;
-    let mut content_length = None;
-    let mut te = Te::default();
-    let (mut close, mut keep) = (false, false);
-    for h in headers {
-        let name = h.name;
-        if eq_ic(name, b"host") {
-            hosts += 1;
-            host = Some(h.value);
-        } else if eq_ic(name, b"content-length") {
-            // RFC 9110 8.6 lets a recipient accept "5, 5" or a repeated equal
-            // value; we do not, since disagreeing parsers are how requests get
-            // smuggled. A value past 2^64-1 is treated as malformed (400),
-            // not as too large (413): no real body is that long.
-            if content_length.is_some() {
-                return Err(err(400, "duplicate Content-Length"));
-            }
-            content_length = Some(parse_u64(h.value).ok_or(err(400, "bad Content-Length"))?);
-        } else if eq_ic(name, b"transfer-encoding") {
-            te.add(h.value)?;
-        } else if eq_ic(name, b"connection") {
-            for token in list(h.value) {
-                close |= eq_ic(token, b"close");
-                keep |= eq_ic(token, b"keep-alive");
-            }
-        }
+    // RFC 9112 3.2: exactly one Host in HTTP/1.1 (duplicates were refused above).
+    if framing.host.is_none() && line.version == Version::Http11 {
+        return Err(err(400, "missing Host"));
     }
-    // RFC 9112 3.2: exactly one Host in HTTP/1.1; never more than one.
-    if hosts > 1 || (hosts == 0 && line.version == Version::Http11) {
-        return Err(err(400, "missing or duplicate Host"));
-    }
-    if let Some(h) = host {
-        if !h.iter().all(|&b| is_host_byte(b)) {
-            return Err(err(400, "bad Host"));
-        }
-    }
-    let body = if te.seen {
-        if line.version == Version::Http10 {
-            // RFC 9112 6.1: HTTP/1.0 has no chunked; the framing is untrustworthy.
-            return Err(err(400, "Transfer-Encoding in HTTP/1.0"));
-        }
-        if content_length.is_some() {
-            // RFC 9112 6.1 permits dropping Content-Length, but the pair is the
-            // classic smuggling vector: refuse it.
-            return Err(err(400, "both Transfer-Encoding and Content-Length"));
-        }
-        te.finish()?
+    let body = if framing.te.seen {
+        framing.te.finish()?
     } else {
-        match content_length {
+        match framing.content_length {
             Some(n) => Body::Length(n),
             None => Body::None,
         }
     };
     let keep_alive = match line.version {
-        Version::Http11 => !close,
-        Version::Http10 => keep && !close,
+        Version::Http11 => !framing.close,
+        Version::Http10 => framing.keep && !framing.close,
     };
     Ok(Parsed::Complete(Request {
         method,
@@ -515,12 +486,65 @@ pub fn parse_request<'b, 'h>(
         path,
         query,
         version: line.version,
-        host: authority.or(host),
+        host: authority.or(framing.host),
         headers,
         body,
         keep_alive,
         head_len,
     }))
+}
+
+/// What the header fields seen so far say about framing and connection use.
+#[derive(Default)]
+struct Framing<'b> {
+    host: Option<&'b [u8]>,
+    content_length: Option<u64>,
+    te: Te,
+    close: bool,
+    keep: bool,
+}
+
+impl<'b> Framing<'b> {
+    /// Takes one header field into account, refusing it if it makes the
+    /// request's framing ambiguous.
+    fn field(&mut self, h: Header<'b>, version: Version) -> Result<(), Error> {
+        let name = h.name;
+        if eq_ic(name, b"host") {
+            if self.host.is_some() {
+                return Err(err(400, "duplicate Host"));
+            }
+            if !h.value.iter().all(|&b| is_host_byte(b)) {
+                return Err(err(400, "bad Host"));
+            }
+            self.host = Some(h.value);
+        } else if eq_ic(name, b"content-length") {
+            // RFC 9110 8.6 lets a recipient accept "5, 5" or a repeated equal
+            // value; we do not, since disagreeing parsers are how requests get
+            // smuggled. A value past 2^64-1 is treated as malformed (400),
+            // not as too large (413): no real body is that long.
+            if self.content_length.is_some() {
+                return Err(err(400, "duplicate Content-Length"));
+            }
+            self.content_length = Some(parse_u64(h.value).ok_or(err(400, "bad Content-Length"))?);
+        } else if eq_ic(name, b"transfer-encoding") {
+            if version == Version::Http10 {
+                // RFC 9112 6.1: HTTP/1.0 has no chunked; the framing is untrustworthy.
+                return Err(err(400, "Transfer-Encoding in HTTP/1.0"));
+            }
+            self.te.add(h.value)?;
+        } else if eq_ic(name, b"connection") {
+            for token in list(h.value) {
+                self.close |= eq_ic(token, b"close");
+                self.keep |= eq_ic(token, b"keep-alive");
+            }
+        }
+        if self.te.seen && self.content_length.is_some() {
+            // RFC 9112 6.1 permits dropping Content-Length, but the pair is the
+            // classic smuggling vector: refuse it.
+            return Err(err(400, "both Transfer-Encoding and Content-Length"));
+        }
+        Ok(())
+    }
 }
 
 /// The Transfer-Encoding codings seen so far, across all TE header fields.

@@ -55,6 +55,9 @@ fn chunked_bodies() {
         (b"5;ext=1\r\nhello\r\n0;last\r\n\r\n", 26),
         (b"5 ; ext = \"q\"\r\nhello\r\n0\r\n\r\n", 27),
         (b"5\t;e\r\nhello\r\n0\r\n\r\n", 18),
+        (b"1;a;b=c;d = e ;f=\"q\\\"x\\\\\" ;g\r\nx\r\n0\r\n\r\n", 38),
+        (b"1;a=\"\"\r\nx\r\n0\r\n\r\n", 16),
+        (b"1 ; a\t=\t\"\t\xff\"\r\nx\r\n0\r\n\r\n", 22),
         (b"0\r\nTrailer: x\r\nOther: y\r\n\r\n", 27),
         (b"0\r\nX:\r\n\r\n", 9),
     ];
@@ -92,10 +95,22 @@ fn chunked_rejections() {
         b"5\nhello\r\n0\r\n\r\n",    // bare LF after size
         b"5\rhello",                 // bare CR after size
         b"5 x\r\nhello\r\n",         // junk after size
+        b"5 \r\nhello\r\n",          // BWS not followed by a chunk extension
         b"5\r\nhelloX\r\n0\r\n\r\n", // data longer than size
         b"5\r\nhello\n0\r\n\r\n",    // bare LF after data
         b"5\r\nhello\r0\r\n\r\n",
-        b"5;a\x00\r\nhello\r\n",         // NUL in extension
+        b"5;a\x00\r\nhello\r\n",     // NUL in extension
+        b"5;\r\nhello\r\n0\r\n\r\n", // extension without a name
+        b"5; \r\nhello\r\n",         // extension name missing after BWS
+        b"5;=x\r\nhello\r\n",
+        b"5;a=\r\nhello\r\n",         // missing value
+        b"5;a=b c\r\nhello\r\n",      // junk after a value
+        b"5;a b\r\nhello\r\n",        // junk after a name
+        b"5;a=\"x\r\nhello\r\n",      // unterminated quoted-string
+        b"5;a=\"x\"y\r\nhello\r\n",   // junk after a quoted-string
+        b"5;a=\"\x01\"\r\nhello\r\n", // control in quoted-string
+        b"5;a(b\r\nhello\r\n",        // non-token name
+        b"5;a=b\"c\r\nhello\r\n",
         b"5;a\nb\r\n",                   // bare LF in extension
         b"0\r\nX: y\n\r\n",              // bare LF ending trailer
         b"0\r\nX: a\x01\r\n\r\n",        // control in trailer

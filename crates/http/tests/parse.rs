@@ -437,6 +437,52 @@ fn keep_alive() {
 }
 
 #[test]
+fn rejects_without_waiting_for_the_end_of_the_head() {
+    // Each is refused although the head is not complete yet.
+    let cases: &[(&[u8], u16)] = &[
+        (b"GET / HTTP/5.6", 505),
+        (b"GET / HTTP/2.0\r", 505),
+        (b"GET / RTSP/1.0", 400),
+        (b"GET / ICE/", 400),
+        (b"GET / HTTP/1.1X", 400),
+        (b"GET / HTTP/1.1\rX", 400),
+        (
+            b"PUT / HTTP/1.1\r\nContent-Length: 1000000000000000000000\r\n",
+            400,
+        ),
+        (
+            b"PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n",
+            400,
+        ),
+        (
+            b"PUT / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n",
+            400,
+        ),
+        (
+            b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n",
+            400,
+        ),
+        (b"PUT / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n", 400),
+        (b"GET /#", 400),
+        (b"GET * HTTP/1.1\r\n", 400),
+    ];
+    for (input, want) in cases {
+        assert_eq!(status(input), *want, "{:?}", String::from_utf8_lossy(input));
+    }
+    // Still only partial: nothing wrong yet.
+    for input in [
+        &b"GET / HTTP/1.1\r"[..],
+        b"GET / HTTP/1.",
+        b"GET / H",
+        b"GET / HTTP/1.1\r\nHost: a",
+    ] {
+        assert!(partial(input), "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
 fn partial_prefixes_of_valid_head() {
     let req = b"\r\nGET /x HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n";
     for cut in 0..req.len() {
