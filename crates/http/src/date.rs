@@ -50,7 +50,7 @@ fn put2(out: &mut [u8], at: usize, v: u32) {
 
 fn put3(out: &mut [u8], at: usize, table: &[u8], index: usize) {
     if let (Some(dst), Some(src)) = (out.get_mut(at..at + 3), table.get(index * 3..index * 3 + 3)) {
-        dst.copy_from_slice(src);
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
     }
 }
 
