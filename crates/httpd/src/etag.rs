@@ -76,6 +76,7 @@ fn fingerprint(fd: Fd, size: u64) -> u64 {
 /// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length.
 pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 32]) -> usize {
     let (size, mtime) = size_mtime(st);
+    #[allow(clippy::unnecessary_cast)] // c_ulong/c_long fields: u64/i64 on our targets
     let key = [
         st.st_dev as u64,
         st.st_ino as u64,

@@ -320,6 +320,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         ) {
                             Ok((fd, a)) => (sys::into_raw(fd), a),
                             Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
+                                err_line(&[b"accept: out of descriptors or memory; not accepting for 1 s"]);
                                 let _ = epoll::delete(epb, sys::borrow(lfd));
                                 paused_until = env.clock.mono + 1;
                                 break;
