@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod kube;
+mod pack;
 mod up;
 
 #[derive(Parser)]
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Pack mote-httpd and a site into an image and run it (the main job)
     Up(up::Args),
+    /// Pack static binaries (default: mote-httpd) and files into a reproducible OCI image
+    Pack(pack::Args),
     /// Print a Kubernetes Deployment and Service for an image
     Kube(kube::Args),
 }
@@ -26,6 +29,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(a) => up::run(a),
+        Command::Pack(a) => pack::run(a),
         Command::Kube(a) => kube::run(a),
     };
     if let Err(e) = result {
