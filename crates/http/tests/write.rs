@@ -128,4 +128,17 @@ fn reason_phrases_for_server_statuses() {
         assert_eq!(reason_phrase(status), reason);
     }
     assert_eq!(reason_phrase(599), "");
+    // Only exact codes match: no digit aliasing, no stray separators.
+    for status in 0..=u16::MAX {
+        let r = reason_phrase(status);
+        assert!(
+            !r.contains('\n') && !r.starts_with(char::is_numeric),
+            "{status}: {r:?}"
+        );
+        if !(100..=999).contains(&status) {
+            assert_eq!(r, "", "{status}");
+        }
+    }
+    assert_eq!(reason_phrase(1200), "");
+    assert_eq!(reason_phrase(2000), "");
 }
