@@ -38,28 +38,42 @@ pub fn open(root: Fd, rel: &[u8]) -> Result<Fd, Errno> {
 }
 
 fn open_fallback(root: Fd, rel: &[u8]) -> Result<Fd, Errno> {
-    let rel = rel.strip_suffix(b"\0").unwrap_or(rel);
+    // Components of rel without its NUL and trailing slashes; "." and empty ones skipped
+    // (normalize left no ".." behind, but refuse one anyway).
+    let mut rel = rel.strip_suffix(b"\0").unwrap_or(rel);
+    while let [r @ .., b'/'] = rel {
+        rel = r;
+    }
     let mut cur = root;
-    let mut parts = rel.split(|&b| b == b'/').filter(|p| !p.is_empty()).peekable();
     let mut name = [0u8; 256];
+    let mut rest = rel;
     loop {
-        let Some(part) = parts.next() else { break Err(Errno::INVAL) };
-        if part == b".." || part.len() >= name.len() {
-            break Err(Errno::ACCESS);
+        let cut = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+        let (part, tail) = rest.split_at(cut);
+        rest = tail.get(1..).unwrap_or(&[]);
+        let last = tail.is_empty();
+        if (part.is_empty() || part == b".") && !last {
+            continue;
         }
-        let mut w = crate::num::W::new(&mut name);
-        w.put(part).byte(0);
-        let Ok(c) = CStr::from_bytes_with_nul(w.done()) else { break Err(Errno::INVAL) };
-        let last = parts.peek().is_none();
-        let flags = if last { file_flags() } else { OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC };
-        let r = rustix::fs::openat(sys::borrow(cur), c, flags | OFlags::NOFOLLOW, Mode::empty()).map(sys::into_raw);
+        let n = part.len();
+        let r = match name.get_mut(..n + 1) {
+            Some(dst) if part != b".." => {
+                dst[..n].copy_from_slice(part);
+                dst[n] = 0;
+                let flags = if last { file_flags() } else { OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC };
+                match CStr::from_bytes_with_nul(dst) {
+                    Ok(c) => rustix::fs::openat(sys::borrow(cur), c, flags | OFlags::NOFOLLOW, Mode::empty()).map(sys::into_raw),
+                    Err(_) => Err(Errno::INVAL),
+                }
+            }
+            _ => Err(Errno::ACCESS),
+        };
         if cur != root {
             sys::close(cur);
         }
         match r {
-            Ok(fd) if last => break Ok(fd),
-            Ok(fd) => cur = fd,
-            Err(e) => break Err(e),
+            Ok(fd) if !last => cur = fd,
+            r => return r,
         }
     }
 }

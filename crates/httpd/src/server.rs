@@ -97,7 +97,7 @@ struct Env<'a, 'l> {
     cfg: &'a Config,
     root: Fd,
     clock: Clock,
-    cache: Cache,
+    cache: &'l mut Cache,
     log: Log<'l>,
     stopping: bool,
 }
@@ -283,11 +283,12 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     }
     // The log buffer lives outside the stack so it costs no memory until lines are written.
     let Some(logbuf) = sys::map_bytes(16384) else { return 1 };
+    let mut cache = Cache::new();
     let mut env = Env {
         cfg,
         root,
         clock: Clock::new(),
-        cache: Cache::new(),
+        cache: &mut cache,
         log: Log::new(cfg.log, logbuf),
         stopping: false,
     };
@@ -328,13 +329,16 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                             Err(Errno::INTR | Errno::CONNABORTED) => continue,
                             Err(_) => break,
                         };
+                        let conn = Conn::new(fd, peer_of(addr));
                         let (all, _) = slots.parts();
-                        let idx = if free_head != usize::MAX {
-                            let i = free_head;
-                            free_head = all.get(i).map_or(usize::MAX, |c| c.next_free);
-                            Some(i)
-                        } else {
-                            slots.push(Conn::new(-1, Peer { v6: false, addr: [0; 16] }))
+                        let idx = match all.get_mut(free_head) {
+                            Some(c) => {
+                                let i = free_head;
+                                free_head = c.next_free;
+                                *c = conn;
+                                Some(i)
+                            }
+                            None => slots.push(conn),
                         };
                         let Some(i) = idx else {
                             const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -345,7 +349,6 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         let _ = rustix::net::sockopt::set_tcp_nodelay(sys::borrow(fd), true);
                         let (all, _) = slots.parts();
                         let Some(c) = all.get_mut(i) else { continue };
-                        *c = Conn::new(fd, peer_of(addr));
                         c.deadline = env.clock.mono + cfg.n[config::HEADER_TIMEOUT];
                         active += 1;
                         if epoll::add(
@@ -406,7 +409,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                 if c.st == St::Read && c.in_len > 0 {
                     // Slow or stalled request head: say so, best effort, then close.
                     let out = bytes.get_mut(i * stride + buf_size..(i + 1) * stride).unwrap_or(&mut []);
-                    let ctx = Ctx { cfg, root, clock: &env.clock, cache: &mut env.cache };
+                    let ctx = Ctx { cfg, root, clock: &env.clock, cache: env.cache };
                     let p = respond::page(&ctx, out, 408, b"", None, false, true);
                     let _ = rustix::net::send(sys::borrow(c.fd), out.get(..p.head).unwrap_or(&[]), SendFlags::NOSIGNAL);
                     env.log.line(&env.clock, &c.peer, b"-", b"", b"", 408, p.inline_body);
@@ -610,7 +613,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
             return;
         }
     }
-    let mut ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: &mut env.cache };
+    let mut ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: env.cache };
     let plan = respond::respond(&mut ctx, &req, outb, close);
     start(c, plan, env);
 }
@@ -619,7 +622,7 @@ fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16, close:
     c.head_len = 0;
     c.method = (0, 0);
     c.target = (0, 0);
-    let ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: &mut env.cache };
+    let ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: env.cache };
     let plan = respond::page(&ctx, outb, status, b"", None, false, close);
     start(c, plan, env);
 }

@@ -453,3 +453,50 @@ fn curl_downloads_and_ipv6() {
         assert!(s6.stdout().contains("::1 - - ["), "{}", s6.stdout());
     }
 }
+
+/// Without openat2 (ENOSYS, as on Linux < 5.6; simulated with a seccomp filter) the
+/// server walks the path with openat(O_NOFOLLOW): files and indexes still work, every
+/// symlink and every escape is refused.
+#[test]
+fn openat2_enosys_fallback() {
+    use std::os::unix::process::CommandExt;
+    let d = site();
+    let outside = TempDir::new("outside2");
+    outside.write("secret.txt", b"TOP SECRET\n");
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), d.path().join("abs-link")).unwrap();
+    std::os::unix::fs::symlink("hello.txt", d.path().join("inside-link")).unwrap();
+    std::os::unix::fs::symlink("docs", d.path().join("docs-link")).unwrap();
+    let port = free_port();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--root", d.path().to_str().unwrap()]);
+    // SAFETY: prctl is async-signal-safe; the filter only makes openat2 fail with ENOSYS.
+    unsafe {
+        cmd.pre_exec(|| {
+            const NR_OPENAT2: u32 = 437;
+            let mut f = [
+                libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 }, // ld [nr]
+                libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: NR_OPENAT2 }, // jeq
+                libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x0005_0000 | libc::ENOSYS as u32 },
+                libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }, // allow
+            ];
+            let prog = libc::sock_fprog { len: f.len() as u16, filter: f.as_mut_ptr() };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, 2, &prog as *const _ as libc::c_ulong, 0, 0) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let s = Server::spawn(cmd, port);
+    assert_eq!(s.get("/hello.txt", &[]).body, b"hello world\n");
+    assert_eq!(s.get("/", &[]).body, b"<h1>home</h1>\n");
+    assert_eq!(s.get("/docs/", &[]).body, b"docs index\n");
+    assert_eq!(s.get("/docs", &[]).status, 301);
+    assert_eq!(s.get("/app.js", &["Accept-Encoding: br"]).body, b"BROTLI-BYTES");
+    for p in ["/abs-link", "/inside-link", "/docs-link/index.html", "/nope/x"] {
+        let r = s.get(p, &[]);
+        assert_eq!(r.status, 404, "{p}");
+    }
+    assert_eq!(s.get("/../../../../etc/passwd", &[]).status, 400);
+}
