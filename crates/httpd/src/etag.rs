@@ -74,6 +74,7 @@ fn fingerprint(fd: Fd, size: u64) -> u64 {
 }
 
 /// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length.
+#[inline(never)]
 pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 32]) -> usize {
     let (size, mtime) = size_mtime(st);
     #[allow(clippy::unnecessary_cast)] // c_ulong/c_long fields: u64/i64 on our targets

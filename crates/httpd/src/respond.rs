@@ -70,6 +70,7 @@ pub fn page(ctx: &Ctx, out: &mut [u8], status: u16, lines: &[u8], body: Option<&
 }
 
 /// The last resort when a head does not fit in the output buffer.
+#[inline(never)]
 fn fallback(out: &mut [u8]) -> Plan {
     const R: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     let head = match out.get_mut(..R.len()) {

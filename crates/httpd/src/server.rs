@@ -65,6 +65,7 @@ pub struct Conn {
 }
 
 impl Conn {
+    #[inline(never)]
     fn new(fd: Fd, peer: Peer) -> Self {
         Conn {
             fd,
@@ -477,6 +478,7 @@ fn fill(c: &mut Conn, inb: &mut [u8]) -> Result<bool, ()> {
 
 /// Makes all possible progress on one connection. Leaves `st == Free` when it is to be
 /// closed (the caller releases the slot).
+#[inline(never)]
 fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
     let now = env.clock.mono;
     loop {
