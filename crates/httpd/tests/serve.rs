@@ -441,8 +441,9 @@ fn curl_downloads_and_ipv6() {
     let mut want = pattern(100_000);
     want.extend_from_slice(b"hello world\n");
     assert_eq!(out.stdout, want, "two downloads over one reused connection");
-    // IPv6 listener, if the machine has ::1.
-    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+    // IPv6 listener ([::] is dual-stack: IPv4 clients are logged as plain IPv4).
+    assert!(std::net::TcpListener::bind("[::1]:0").is_ok(), "this test needs the IPv6 loopback ::1");
+    {
         let port = free_port();
         let mut cmd = std::process::Command::new(bin());
         cmd.args(["--listen", &format!("[::]:{port}"), "--root", d.path().to_str().unwrap()]);
