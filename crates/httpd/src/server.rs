@@ -404,7 +404,8 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
             last_sweep = now;
             let (all, bytes) = slots.parts();
             for (i, c) in all.iter_mut().enumerate() {
-                if c.st == St::Free || c.deadline > now {
+                // Whole seconds: a deadline set at t expires in (timeout, timeout + 1] s.
+                if c.st == St::Free || c.deadline >= now {
                     continue;
                 }
                 if c.st == St::Read && c.in_len > 0 {
@@ -423,7 +424,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
             paused_until = 0;
             let _ = epoll::add(epb, sys::borrow(lfd), EventData::new_u64(TOK_LISTEN), listen_flags(shared));
         }
-        if env.stopping && (active == 0 || now >= grace_end) {
+        if env.stopping && (active == 0 || now > grace_end) {
             return 0;
         }
     }
