@@ -584,14 +584,18 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
     let mut hdrs = [Header::default(); MAX_HEADERS];
     let req = match parse_request(data, &mut hdrs) {
         Ok(Parsed::Complete(r)) => r,
-        Ok(Parsed::Partial) => {
-            if full {
-                let s = mote_http::status_for_full_buffer(data);
-                start_error(c, outb, env, s, true);
-            }
-            return;
+        Ok(Parsed::Partial) if !full => return,
+        r => {
+            // No usable request line: the log shows "-".
+            let s = match r {
+                Err(e) => e.status,
+                _ => mote_http::status_for_full_buffer(data),
+            };
+            c.head_len = 0;
+            c.method = (0, 0);
+            c.target = (0, 0);
+            return start_error(c, outb, env, s, true);
         }
-        Err(e) => return start_error(c, outb, env, e.status, true),
     };
     let base = data.as_ptr() as usize;
     c.head_len = req.head_len;
@@ -622,9 +626,6 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
 }
 
 fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16, close: bool) {
-    c.head_len = 0;
-    c.method = (0, 0);
-    c.target = (0, 0);
     let ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: env.cache };
     let plan = respond::page(&ctx, outb, status, b"", None, false, close);
     start(c, plan, env);

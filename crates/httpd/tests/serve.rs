@@ -403,10 +403,14 @@ fn access_log_clf_and_json() {
     let s = Server::start(d.path(), &[]);
     s.get("/hello.txt", &[]);
     s.raw(b"GET /a\"b HTTP/1.0\r\n\r\n");
+    s.raw(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n");
+    s.raw(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
     std::thread::sleep(Duration::from_millis(200));
     let log = s.stdout();
     let lines: Vec<&str> = log.lines().filter(|l| !l.contains("/healthz")).collect();
-    assert_eq!(lines.len(), 2, "{log}");
+    assert_eq!(lines.len(), 4, "{log}");
+    assert!(lines[2].ends_with("\"POST /up HTTP/1.1\" 413 22"), "{}", lines[2]);
+    assert!(lines[3].ends_with("] \"-\" 400 16"), "{}", lines[3]);
     let re_ok = lines[0].starts_with("127.0.0.1 - - [")
         && lines[0].ends_with("] \"GET /hello.txt HTTP/1.1\" 200 12")
         && lines[0].contains(" +0000]");
