@@ -3,6 +3,8 @@
 //! Pure integer calendar arithmetic (Howard Hinnant's days-from-civil), so it
 //! runs unchanged on targets without floating point or a clock.
 
+use crate::util::{find, word_index};
+
 /// Length of an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub const IMF_LEN: usize = 29;
 
@@ -12,13 +14,13 @@ pub const MAX_UNIX: u64 = 253_402_300_799;
 
 const SECS_PER_DAY: u64 = 86_400;
 /// Days from 0000-03-01 (the epoch of the era arithmetic) to 1970-01-01.
-const UNIX_EPOCH_DAYS: i64 = 719_468;
+const UNIX_EPOCH_DAYS: u32 = 719_468;
 const DAY_NAMES: &[u8; 21] = b"ThuFriSatSunMonTueWed"; // 1970-01-01 was a Thursday
 const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (>= 0).
 fn civil_from_days(days: u32) -> (u32, u32, u32) {
-    let z = days + UNIX_EPOCH_DAYS as u32;
+    let z = days + UNIX_EPOCH_DAYS;
     let era = z / 146_097;
     let doe = z - era * 146_097; // [0, 146096]
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
@@ -30,15 +32,17 @@ fn civil_from_days(days: u32) -> (u32, u32, u32) {
     (year, month, day)
 }
 
-/// Days since 1970-01-01 of a valid proleptic Gregorian date (may be negative).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+/// Days since 1970-01-01 of a valid proleptic Gregorian date in 1970..=9999.
+/// Unsigned 32-bit arithmetic only: the caller has refused years before 1970,
+/// so no negative day counts (and no 64-bit division on 32-bit targets).
+fn days_from_civil(year: u32, month: u32, day: u32) -> u32 {
     let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400); // [0, 399]
-    let mp = if month > 2 { month - 3 } else { month + 9 } as i64; // March = 0
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let era = y / 400;
+    let yoe = y % 400; // [0, 399]
+    let mp = if month > 2 { month - 3 } else { month + 9 }; // March = 0
+    let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - UNIX_EPOCH_DAYS
+    (era * 146_097 + doe).saturating_sub(UNIX_EPOCH_DAYS)
 }
 
 fn put2(out: &mut [u8], at: usize, v: u32) {
@@ -48,8 +52,9 @@ fn put2(out: &mut [u8], at: usize, v: u32) {
     }
 }
 
-fn put3(out: &mut [u8], at: usize, table: &[u8], index: usize) {
-    if let (Some(dst), Some(src)) = (out.get_mut(at..at + 3), table.get(index * 3..index * 3 + 3)) {
+fn put3(out: &mut [u8], at: usize, table: &[u8], index: u32) {
+    let i = index as usize * 3;
+    if let (Some(dst), Some(src)) = (out.get_mut(at..at + 3), table.get(i..i + 3)) {
         dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
     }
 }
@@ -58,16 +63,18 @@ fn put3(out: &mut [u8], at: usize, table: &[u8], index: usize) {
 /// [`MAX_UNIX`] are written as `MAX_UNIX`.
 pub fn format(unix: u64, out: &mut [u8; IMF_LEN]) {
     let unix = unix.min(MAX_UNIX);
-    // Both fit in u32 after clamping: < 2.94 million days.
-    let days = (unix / SECS_PER_DAY) as u32;
-    let secs = (unix % SECS_PER_DAY) as u32;
+    // 86400 = 128 * 675 and MAX_UNIX < 2^38, so `unix >> 7` fits in a u32 and
+    // the day count needs only a 32-bit division (a 64-bit one is a ~1 KiB
+    // library call on 32-bit targets).
+    let days = ((unix >> 7) as u32) / 675;
+    let secs = (unix - days as u64 * SECS_PER_DAY) as u32;
     let (year, month, day) = civil_from_days(days);
     *out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    put3(out, 0, DAY_NAMES, (days % 7) as usize);
+    put3(out, 0, DAY_NAMES, days % 7);
     put2(out, 5, day);
-    put3(out, 8, MONTHS, month.wrapping_sub(1) as usize);
+    put3(out, 8, MONTHS, month.wrapping_sub(1));
     put2(out, 12, year / 100);
-    put2(out, 14, year % 100);
+    put2(out, 14, year); // put2 writes the last two digits
     put2(out, 17, secs / 3600);
     put2(out, 20, secs / 60 % 60);
     put2(out, 23, secs % 60);
@@ -84,22 +91,43 @@ const RFC850_TEMPLATE: &[u8; 24] = b", ##-@@@-## ##:##:## GMT";
 /// fields can then be read at fixed offsets without further bounds checks,
 /// which keeps this small (one loop instead of three slice patterns).
 fn shaped(s: &[u8], template: &[u8]) -> bool {
-    s.len() == template.len()
-        && s.iter().zip(template).all(|(&c, &t)| match t {
+    if s.len() != template.len() {
+        return false;
+    }
+    for (&c, &t) in s.iter().zip(template) {
+        let ok = match t {
             b'#' => c.is_ascii_digit(),
             b'_' => c.is_ascii_digit() || c == b' ',
             b'@' => c.is_ascii_alphabetic(),
             _ => c == t,
-        })
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// Decimal value of the `n` bytes at `at` (digits or SP, already checked by
 /// `shaped`; SP counts as 0).
 fn num(s: &[u8], at: usize, n: usize) -> u32 {
-    s.iter()
-        .skip(at)
-        .take(n)
-        .fold(0, |v, &d| v * 10 + (d & 0x0f) as u32)
+    let mut v = 0;
+    for &d in s.get(at..at + n).unwrap_or(&[]) {
+        v = v * 10 + (d & 0x0f) as u32;
+    }
+    v
+}
+
+/// Index of the three bytes `key` in a table of three-letter names.
+fn index3(table: &[u8], key: &[u8]) -> Option<u32> {
+    let mut i = 0;
+    while let Some(name) = table.get(i * 3..i * 3 + 3) {
+        if name == key {
+            return Some(i as u32);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Parses an HTTP date in any of the three formats of RFC 9110 5.6.7:
@@ -114,53 +142,43 @@ fn num(s: &[u8], at: usize, n: usize) -> u32 {
 /// 9110 asks for "within 50 years" of now, which a clock-less library cannot
 /// know; all such dates in the wild are old).
 pub fn parse(s: &[u8]) -> Option<u64> {
-    // (day-name, month-name, offset of the day, of the year, of the time)
-    let (name, mon, day, year, time) = if shaped(s, IMF_TEMPLATE) {
-        (s.get(..3)?, s.get(8..11)?, num(s, 5, 2), num(s, 12, 4), 17)
+    // (offset of the month name, day, year, time); the day name is s[..3].
+    let (mon, day, year, time) = if shaped(s, IMF_TEMPLATE) {
+        (8, num(s, 5, 2), num(s, 12, 4), 17)
     } else if shaped(s, ASCTIME_TEMPLATE) {
-        (s.get(..3)?, s.get(4..7)?, num(s, 8, 2), num(s, 20, 4), 11)
+        (4, num(s, 8, 2), num(s, 20, 4), 11)
     } else {
-        let comma = s.iter().position(|&b| b == b',')?;
+        let comma = find(s, b',')?;
         let (name, rest) = s.split_at_checked(comma)?;
-        if !shaped(rest, RFC850_TEMPLATE) || name.len() < 6 {
+        // The long name must be one of the seven (its first three letters
+        // are then a short name, checked below like the other formats').
+        if !shaped(rest, RFC850_TEMPLATE) || word_index(LONG_DAY_NAMES, b' ', name, false).is_none() {
             return None;
         }
         let yy = num(rest, 9, 2);
         let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
-        // The long name must start with a short name and be one of the seven.
-        let long = LONG_DAY_NAMES.contains(&name);
-        (
-            name.get(..3).filter(|_| long)?,
-            rest.get(5..8)?,
-            num(rest, 2, 2),
-            year,
-            comma + 12,
-        )
+        (comma + 5, num(rest, 2, 2), year, comma + 12)
     };
-    if !DAY_NAMES.chunks(3).any(|x| x == name) {
-        return None;
-    }
-    let month = MONTHS.chunks(3).position(|x| x == mon)? as u32 + 1;
+    index3(DAY_NAMES, s.get(..3)?)?;
+    let month = index3(MONTHS, s.get(mon..mon + 3)?)? + 1;
     let (hour, min, sec) = (num(s, time, 2), num(s, time + 3, 2), num(s, time + 6, 2));
-    // second = 60 is allowed by the grammar for leap seconds.
-    if hour > 23 || min > 59 || sec > 60 || day == 0 || day > days_in_month(year, month) {
+    // second = 60 is allowed by the grammar for leap seconds. Years before
+    // 1970 are before the epoch: not representable.
+    if year < 1970
+        || hour > 23
+        || min > 59
+        || sec > 60
+        || day == 0
+        || day > days_in_month(year, month)
+    {
         return None;
     }
-    let days = days_from_civil(year as i64, month, day);
-    let secs = days * SECS_PER_DAY as i64 + (hour * 3600 + min * 60 + sec) as i64;
-    u64::try_from(secs).ok()
+    let days = days_from_civil(year, month, day);
+    Some(days as u64 * SECS_PER_DAY + (hour * 3600 + min * 60 + sec) as u64)
 }
 
 /// Full day names of RFC 850 dates.
-const LONG_DAY_NAMES: [&[u8]; 7] = [
-    b"Monday",
-    b"Tuesday",
-    b"Wednesday",
-    b"Thursday",
-    b"Friday",
-    b"Saturday",
-    b"Sunday",
-];
+const LONG_DAY_NAMES: &[u8] = b"Monday Tuesday Wednesday Thursday Friday Saturday Sunday";
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {

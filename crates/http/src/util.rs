@@ -57,18 +57,86 @@ pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
 
 /// The non-empty, OWS-trimmed elements of a comma-separated list
 /// (RFC 9110 5.6.1: recipients must ignore empty elements such as in `a,,b`).
-/// Not quote-aware: only for lists of tokens.
-pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(trim_ows)
-        .filter(|t| !t.is_empty())
+/// Not quote-aware: only for lists of tokens. One hand-written iterator shared
+/// by Connection, Transfer-Encoding, Accept-Encoding and Range: core's
+/// `split().map().filter()` chain compiles to noticeably more code.
+pub(crate) fn list(value: &[u8]) -> List<'_> {
+    List(value)
+}
+
+/// Iterator of [`list`].
+pub(crate) struct List<'a>(&'a [u8]);
+
+impl<'a> Iterator for List<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            if self.0.is_empty() {
+                return None;
+            }
+            let (item, rest) = split_once(self.0, b',');
+            self.0 = rest;
+            let item = trim_ows(item);
+            if !item.is_empty() {
+                return Some(item);
+            }
+        }
+    }
+}
+
+/// `s` split at the first `c`: (before, after). Without `c`: (s, empty).
+#[inline(never)]
+pub(crate) fn split_once(s: &[u8], c: u8) -> (&[u8], &[u8]) {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == c {
+            return (sub(s, 0, i), sub(s, i + 1, s.len()));
+        }
+        i += 1;
+    }
+    (s, &[])
+}
+
+/// Position of the first `c` in `s`. A plain loop, out of line: core's
+/// `position` is inlined at every use.
+#[inline(never)]
+pub(crate) fn find(s: &[u8], c: u8) -> Option<usize> {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == c {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Index of `word` among the `sep`-separated words of `words` (exact match,
+/// ASCII case-insensitive if `fold`). One small loop shared by the method,
+/// day-name and MIME tables, which are stored as packed strings rather than
+/// arrays of slices (16 bytes of pointer per entry on 64-bit targets).
+#[inline(never)]
+pub(crate) fn word_index(mut words: &[u8], sep: u8, word: &[u8], fold: bool) -> Option<usize> {
+    let mut n = 0;
+    loop {
+        let (w, rest) = split_once(words, sep);
+        if w.len() == word.len() && (if fold { eq_ic(w, word) } else { w == word }) {
+            return Some(n);
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        words = rest;
+        n += 1;
+    }
 }
 
 /// ASCII case-insensitive equality. A plain loop: core's
 /// `eq_ignore_ascii_case` is unrolled and several times larger, and the
 /// strings compared here are short header names and tokens.
 #[allow(clippy::manual_ignore_case_cmp)] // deliberately not the std version, see above
+#[inline(never)]
 pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len()
         && a.iter()
@@ -80,7 +148,7 @@ pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
 /// a word-at-a-time memchr, which is larger and no faster on short inputs.
 #[allow(clippy::manual_contains)] // deliberately not `contains`, see above
 pub(crate) fn has(s: &[u8], c: u8) -> bool {
-    s.iter().any(|&b| b == c)
+    find(s, c).is_some()
 }
 
 /// Parses `1*DIGIT` into a u64. `None` for an empty string, any non-digit byte,
@@ -104,17 +172,32 @@ pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
 pub(crate) const U64_DIGITS: usize = 20;
 
 /// Formats `v` in decimal into the tail of `buf` and returns the digits.
+///
+/// By repeated subtraction of powers of ten rather than `% 10` and `/ 10`:
+/// 32-bit targets (riscv32imc, wasm32 on some engines) have no 64-bit
+/// division instruction, and the library routine for it costs about 1 KiB.
+#[inline(never)]
 pub(crate) fn fmt_u64(mut v: u64, buf: &mut [u8; U64_DIGITS]) -> &[u8] {
-    let mut n = 0;
-    for slot in buf.iter_mut().rev() {
-        *slot = b'0' + (v % 10) as u8;
-        v /= 10;
-        n += 1;
-        if v == 0 {
-            break;
+    let mut start = U64_DIGITS - 1;
+    let mut k = U64_DIGITS;
+    for slot in buf.iter_mut() {
+        k -= 1;
+        // 10^k by multiplication: even `p / 10` would be a 64-bit division.
+        let mut p: u64 = 1;
+        for _ in 0..k {
+            p *= 10;
+        }
+        let mut d = b'0';
+        while v >= p {
+            v -= p;
+            d += 1;
+        }
+        *slot = d;
+        if d != b'0' && start > U64_DIGITS - 1 - k {
+            start = U64_DIGITS - 1 - k;
         }
     }
-    buf.get(U64_DIGITS - n..).unwrap_or(&[])
+    buf.get(start..).unwrap_or(&[])
 }
 
 #[cfg(test)]
