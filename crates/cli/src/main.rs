@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod kube;
 mod pack;
+mod run;
+mod serve;
 mod up;
 
 #[derive(Parser)]
@@ -23,6 +25,10 @@ enum Command {
     Pack(pack::Args),
     /// Print a Kubernetes Deployment and Service for an image
     Kube(kube::Args),
+    /// Run an image in its own namespaces, with no other runtime
+    Run(run::Args),
+    /// Listen on a port and start the image on the first connection; stop it when idle
+    Serve(serve::Args),
 }
 
 fn main() {
@@ -31,6 +37,8 @@ fn main() {
         Command::Up(a) => up::run(a),
         Command::Pack(a) => pack::run(a),
         Command::Kube(a) => kube::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     if let Err(e) = result {
         eprintln!("mote: {e:#}");

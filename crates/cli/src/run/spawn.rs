@@ -1,0 +1,494 @@
+//! The clone and the child's way to exec, in raw syscalls.
+//!
+//! Everything the child needs (C strings, pointer arrays, descriptors) is built by
+//! [`ChildPlan::new`] before the clone: between `clone` and `execve` the child only
+//! makes system calls (no allocation, no locks, no glibc wrappers that keep per-thread
+//! state such as setuid's cross-thread broadcast). `clone` is called fork-style (no new
+//! stack), with CLONE_PIDFD so the parent gets a pidfd it can poll and signal without
+//! pid-reuse races.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::cgroup::Cgroups;
+
+/// Inputs of the plan, borrowed from the caller.
+pub struct PlanInput<'a> {
+    pub rootfs: &'a Path,
+    pub proc_target: Option<&'a Path>,
+    pub tmpfs: &'a [std::path::PathBuf],
+    pub exe: &'a CString,
+    pub argv: &'a [String],
+    pub env: &'a [String],
+    pub workdir: &'a str,
+    pub uid: u32,
+    pub gid: u32,
+    pub hostname: &'a [u8],
+    pub new_net: bool,
+    pub listen_fds: Vec<RawFd>,
+}
+
+/// The child's whole program, prepared.
+pub struct ChildPlan {
+    rootfs: CString,
+    proc_target: Option<CString>,
+    tmpfs: Vec<CString>,
+    exe: CString,
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    _env: Vec<CString>,
+    env_ptrs: Vec<*const libc::c_char>,
+    workdir: CString,
+    uid: u32,
+    gid: u32,
+    hostname: Vec<u8>,
+    new_net: bool,
+    listen_fds: Vec<RawFd>,
+    last_cap: u32,
+}
+
+// SAFETY: the raw pointers point into the CStrings owned by the same struct, which are
+// never mutated after construction.
+unsafe impl Send for ChildPlan {}
+unsafe impl Sync for ChildPlan {}
+
+fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).with_context(|| format!("path {} contains a NUL byte", p.display()))
+}
+
+impl ChildPlan {
+    pub fn new(i: PlanInput) -> Result<ChildPlan> {
+        let argv: Vec<CString> = i.argv.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>()?;
+        let env: Vec<CString> = i.env.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>()?;
+        let mut argv_ptrs: Vec<_> = argv.iter().map(|c| c.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut env_ptrs: Vec<_> = env.iter().map(|c| c.as_ptr()).collect();
+        env_ptrs.push(std::ptr::null());
+        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(63);
+        Ok(ChildPlan {
+            rootfs: cstr(i.rootfs)?,
+            proc_target: i.proc_target.map(cstr).transpose()?,
+            tmpfs: i.tmpfs.iter().map(|p| cstr(p)).collect::<Result<_>>()?,
+            exe: i.exe.clone(),
+            _argv: argv,
+            argv_ptrs,
+            _env: env,
+            env_ptrs,
+            workdir: CString::new(i.workdir)?,
+            uid: i.uid,
+            gid: i.gid,
+            hostname: i.hostname.to_vec(),
+            new_net: i.new_net,
+            listen_fds: i.listen_fds,
+            last_cap,
+        })
+    }
+}
+
+/// How a container ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit status, when it exited.
+    pub status: Option<i32>,
+    /// The signal that killed it, when it was killed.
+    pub signal: Option<i32>,
+    /// The memory cgroup recorded an OOM kill.
+    pub oom_killed: bool,
+}
+
+impl Exit {
+    /// The shell's convention: the status, or 128 + the signal number.
+    pub fn code(&self) -> i32 {
+        match (self.status, self.signal) {
+            (Some(s), _) => s,
+            (None, Some(sig)) => 128 + sig,
+            _ => 255,
+        }
+    }
+}
+
+/// A started container.
+pub struct Running {
+    pid: i32,
+    pidfd: OwnedFd,
+    cgroups: Cgroups,
+    stop_signal: i32,
+    exit: Option<Exit>,
+}
+
+/// Steps of the child, reported to the parent when one fails.
+const STEPS: &[&str] = &[
+    "join the cgroups",
+    "make mounts private",
+    "bind-mount the root filesystem",
+    "remount the root filesystem read-only",
+    "mount /proc",
+    "mount a tmpfs",
+    "enter the root filesystem",
+    "pivot_root",
+    "detach the old root",
+    "set the hostname",
+    "bring up loopback",
+    "pass the listening sockets",
+    "change to the working directory",
+    "drop the capability bounding set",
+    "clear ambient capabilities",
+    "drop supplementary groups",
+    "set the group id",
+    "set the user id",
+    "clear capabilities",
+    "set no_new_privs",
+    "set the parent-death signal",
+    "exec the entrypoint",
+];
+
+const CLONE_PIDFD: libc::c_ulong = 0x1000;
+
+/// Clones the container's first process and waits until it has exec'd (or failed).
+pub fn spawn(plan: &ChildPlan, cgroups: Cgroups, stop_signal: i32) -> Result<Running> {
+    // The error pipe: the child writes (step, errno) if a step fails; a successful
+    // exec closes it (O_CLOEXEC). Kept at a high fd so the fds 3.. we hand out are free.
+    let mut p = [0; 2];
+    // SAFETY: pipe2 writes two fds into p.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        bail!("pipe2: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: p holds two fresh fds we own.
+    let (rd, wr0) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+    // SAFETY: fcntl on a valid fd.
+    let wr = unsafe { libc::fcntl(wr0.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) };
+    if wr < 0 {
+        bail!("fcntl: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: wr is a fresh fd we own.
+    let wr = unsafe { OwnedFd::from_raw_fd(wr) };
+    drop(wr0);
+    let cg_fds = cgroups.procs_fds();
+
+    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if plan.new_net {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let mut pidfd: libc::c_int = -1;
+    // Block all signals across the clone: the child must not run mote's handlers.
+    // SAFETY: plain signal-mask calls on valid sigset_t values.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    // SAFETY: fork-style clone (no stack): the child continues on a copy of this stack
+    // and only runs `child`, which makes raw system calls and never returns.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong | CLONE_PIDFD | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            &mut pidfd as *mut libc::c_int,
+            0usize,
+            0usize,
+        )
+    };
+    if pid == 0 {
+        // SAFETY: we are the child; see `child`.
+        unsafe { child(plan, &cg_fds, wr.as_raw_fd(), &old) }
+    }
+    let clone_err = std::io::Error::last_os_error();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    if pid < 0 {
+        bail!("clone failed: {clone_err} (mote run needs root, or CAP_SYS_ADMIN, for its namespaces)");
+    }
+    drop(wr);
+    super::set_forward_target(pid as i32);
+    // SAFETY: CLONE_PIDFD stored a new fd we own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let mut running = Running { pid: pid as i32, pidfd, cgroups, stop_signal, exit: None };
+
+    let mut msg = [0u8; 8];
+    let mut got = 0;
+    while got < msg.len() {
+        // SAFETY: reading into our buffer.
+        let n = unsafe { libc::read(rd.as_raw_fd(), msg[got..].as_mut_ptr().cast(), msg.len() - got) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    if got == 0 {
+        return Ok(running);
+    }
+    let step = u32::from_ne_bytes(msg[..4].try_into().unwrap()) as usize;
+    let errno = i32::from_ne_bytes(msg[4..].try_into().unwrap());
+    let _ = running.wait();
+    let what = STEPS.get(step).copied().unwrap_or("start");
+    let err = std::io::Error::from_raw_os_error(errno);
+    let hint = match (step, errno) {
+        (21, libc::ENOENT) => " (is the entrypoint a static binary? a dynamic one needs its interpreter in the image)",
+        (21, libc::EACCES) => " (is it executable, and readable by the container's user?)",
+        (12, _) => " (does the directory exist in the image?)",
+        _ => "",
+    };
+    bail!("the container could not {what}: {err}{hint}")
+}
+
+/// The child. Async-signal-safe calls only; never returns.
+unsafe fn child(plan: &ChildPlan, cg_fds: &[RawFd], errfd: RawFd, mask: &libc::sigset_t) -> ! {
+    unsafe fn fail(errfd: RawFd, step: u32) -> ! {
+        let errno = *libc::__errno_location();
+        let mut msg = [0u8; 8];
+        msg[..4].copy_from_slice(&step.to_ne_bytes());
+        msg[4..].copy_from_slice(&errno.to_ne_bytes());
+        libc::write(errfd, msg.as_ptr().cast(), 8);
+        libc::_exit(127);
+    }
+    macro_rules! check {
+        ($e:expr, $step:expr) => {
+            if ($e) < 0 {
+                fail(errfd, $step);
+            }
+        };
+    }
+    // Default dispositions for everything mote handles or ignores (SIGPIPE), then
+    // the original mask back.
+    for sig in 1..32 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    // An empty mask: a blocked signal would stay blocked across execve (mote serve
+    // blocks the signals it reads through a signalfd).
+    let _ = mask;
+    let mut none: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut none);
+    libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+
+    for &fd in cg_fds {
+        check!(libc::write(fd, b"0".as_ptr().cast(), 1), 0);
+    }
+    let null = std::ptr::null::<libc::c_char>();
+    check!(libc::mount(null, c"/".as_ptr(), null, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()), 1);
+    let root = plan.rootfs.as_ptr();
+    check!(libc::mount(root, root, null, libc::MS_BIND | libc::MS_REC, std::ptr::null()), 2);
+    check!(
+        libc::mount(
+            null,
+            root,
+            null,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            std::ptr::null()
+        ),
+        3
+    );
+    if let Some(p) = &plan.proc_target {
+        check!(
+            libc::mount(
+                c"proc".as_ptr(),
+                p.as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null()
+            ),
+            4
+        );
+    }
+    for t in &plan.tmpfs {
+        check!(
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                t.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                c"mode=1777,size=64m".as_ptr().cast()
+            ),
+            5
+        );
+    }
+    check!(libc::chdir(root), 6);
+    // pivot_root(".", "."): the old root ends up stacked on the new one and is
+    // detached at once; no directory for it is needed in the (read-only) image.
+    check!(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as i32, 7);
+    check!(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), 8);
+    check!(libc::chdir(c"/".as_ptr()), 6);
+    check!(libc::sethostname(plan.hostname.as_ptr().cast(), plan.hostname.len()), 9);
+    if plan.new_net {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        check!(s, 10);
+        // struct ifreq: 16-byte name, then the flags (short) at offset 16.
+        let mut ifr = [0u8; 40];
+        ifr[..2].copy_from_slice(b"lo");
+        check!(libc::ioctl(s, libc::SIOCGIFFLAGS, ifr.as_mut_ptr()), 10);
+        let flags = i16::from_ne_bytes([ifr[16], ifr[17]]) | libc::IFF_UP as i16;
+        ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
+        check!(libc::ioctl(s, libc::SIOCSIFFLAGS, ifr.as_mut_ptr()), 10);
+        libc::close(s);
+    }
+    // Listening sockets to 3, 4, ...: first out of the way (high fds), then down.
+    let mut high = [0 as RawFd; 16];
+    let n = plan.listen_fds.len().min(high.len());
+    for i in 0..n {
+        high[i] = libc::fcntl(plan.listen_fds[i], libc::F_DUPFD_CLOEXEC, 200);
+        check!(high[i], 11);
+    }
+    for (i, &h) in high.iter().enumerate().take(n) {
+        check!(libc::dup2(h, 3 + i as RawFd), 11);
+    }
+    // Nothing else of mote's (or of whoever started mote: inherited descriptors may
+    // well be directories of the host) may cross the exec.
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
+    check!(libc::syscall(libc::SYS_close_range, 3 + n as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) as i32, 11);
+    check!(libc::chdir(plan.workdir.as_ptr()), 12);
+    for cap in 0..=plan.last_cap {
+        if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0 && *libc::__errno_location() != libc::EINVAL {
+            fail(errfd, 13);
+        }
+    }
+    check!(libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0), 14);
+    // Raw syscalls: glibc's wrappers would try to broadcast to threads of the parent
+    // that do not exist in this child.
+    check!(libc::syscall(libc::SYS_setgroups, 0usize, 0usize) as i32, 15);
+    check!(libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid) as i32, 16);
+    check!(libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid) as i32, 17);
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
+    let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }, CapData { effective: 0, permitted: 0, inheritable: 0 }];
+    check!(libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) as i32, 18);
+    check!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 19);
+    // After the uid change (which clears it), so the container dies with mote.
+    check!(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0), 20);
+    libc::execve(plan.exe.as_ptr(), plan.argv_ptrs.as_ptr(), plan.env_ptrs.as_ptr());
+    fail(errfd, 21)
+}
+
+impl Running {
+    /// The container's pid 1, as seen from mote.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The pidfd (readable once the container has exited).
+    pub fn pidfd(&self) -> RawFd {
+        self.pidfd.as_raw_fd()
+    }
+
+    /// The cgroup directories of this container (empty without limits).
+    #[allow(dead_code)] // library API (mote up)
+    pub fn cgroup_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.cgroups.dirs()
+    }
+
+    /// Sends `sig` to the container's pid 1 (through the pidfd).
+    pub fn signal(&self, sig: i32) -> Result<()> {
+        if self.exit.is_some() {
+            return Ok(());
+        }
+        // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), sig, 0usize, 0u32) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                bail!("cannot signal the container: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` (None: forever) for the container to exit.
+    pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<Exit>> {
+        if let Some(e) = &self.exit {
+            return Ok(Some(e.clone()));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let ms = match deadline {
+                None => -1,
+                Some(d) => d.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32,
+            };
+            let mut pfd = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: poll on one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                bail!("poll: {}", std::io::Error::last_os_error());
+            }
+            if r == 0 {
+                return Ok(None);
+            }
+            return self.reap().map(Some);
+        }
+    }
+
+    /// Waits for the container to exit, then removes its cgroups.
+    pub fn wait(&mut self) -> Result<Exit> {
+        Ok(self.wait_timeout(None)?.expect("no timeout"))
+    }
+
+    fn reap(&mut self) -> Result<Exit> {
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid on our own child.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+            if r == self.pid {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                bail!("waitpid({}): {e}", self.pid);
+            }
+        }
+        let mut exit = Exit { status: None, signal: None, oom_killed: false };
+        if libc::WIFEXITED(status) {
+            exit.status = Some(libc::WEXITSTATUS(status));
+        } else if libc::WIFSIGNALED(status) {
+            exit.signal = Some(libc::WTERMSIG(status));
+        }
+        exit.oom_killed = self.cgroups.oom_kills().unwrap_or(0) > 0;
+        self.cgroups.remove();
+        self.exit = Some(exit.clone());
+        Ok(exit)
+    }
+
+    /// Sends the image's stop signal (SIGTERM unless the image says otherwise), waits
+    /// up to `grace`, then SIGKILL.
+    pub fn stop(&mut self, grace: Duration) -> Result<Exit> {
+        self.signal(self.stop_signal)?;
+        if let Some(e) = self.wait_timeout(Some(grace))? {
+            return Ok(e);
+        }
+        self.signal(libc::SIGKILL)?;
+        self.wait()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.signal(libc::SIGKILL);
+            let _ = self.wait();
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `mote run`: what the program inside sees, exit codes, signals, limits, cleanup.
+//! Needs root (namespaces, cgroups), like `mote run` itself.
+
+#[path = "probe/mod.rs"]
+mod probe;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use probe::*;
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "mote run failed: {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_container_sees_only_itself() {
+    let w = World::new();
+    let out = w.run(&["--hostname", "probe-host", "-e", "EXTRA=x y"], &["report", "/etc/hostname", "/work", "/bin/probe", "/proc/1"]);
+    let r = parse_report(ok(&out).as_bytes());
+    assert_eq!(r["pid"], "1", "{r:?}");
+    assert_eq!(r["uid"], "65532");
+    assert_eq!(r["gid"], "65532");
+    assert_eq!(r["groups"], "", "supplementary groups must be empty");
+    for k in ["capinh", "capprm", "capeff", "capbnd", "capamb"] {
+        assert_eq!(r[k], "0000000000000000", "{k} must be empty: {r:?}");
+    }
+    assert_eq!(r["no_new_privs"], "1");
+    assert_eq!(r["status_nnp"], "1");
+    assert_eq!(r["hostname"], "probe-host");
+    // A fresh /proc of a new pid namespace: only pid 1 (the probe).
+    assert_eq!(r["proc_pids"], "1");
+    // kill(-1, 0) from pid 1 with nobody else in the namespace: ESRCH (3).
+    assert_eq!(r["kill_all"], "errno3");
+    // The root is read-only: EROFS (30).
+    assert_eq!(r["root_write"], "errno30");
+    assert_eq!(r["exists:/etc/hostname"], "false", "a host file is visible");
+    assert_eq!(r["exists:/work"], "false", "a host directory is visible");
+    assert_eq!(r["exists:/bin/probe"], "true");
+    assert_eq!(r["exists:/proc/1"], "true");
+    assert_eq!(r["cwd"], "/");
+    assert_eq!(r["fds"], "0,1,2", "descriptors of the host leaked into the container");
+    assert!(r["env"].contains("PROBE:1"), "image env missing: {}", r["env"]);
+    assert!(r["env"].contains("EXTRA:x y"), "--env missing: {}", r["env"]);
+    assert!(!r["env"].contains("HOME:/root"), "host env leaked: {}", r["env"]);
+    assert_eq!(r["args"], "/bin/probe report /etc/hostname /work /bin/probe /proc/1");
+    // --network host (the default): the host's interfaces.
+    assert!(r["interfaces"].split(',').count() > 1, "{}", r["interfaces"]);
+}
+
+#[test]
+fn image_cmd_user_and_network_none() {
+    let w = World::new();
+    // No args: the image's Cmd (`report`); --user overrides the image's user.
+    let out = w.run(&["--user", "1234:4321", "--network", "none", "-w", "/tmp"], &[]);
+    let r = parse_report(ok(&out).as_bytes());
+    assert_eq!(r["args"], "/bin/probe report");
+    assert_eq!((r["uid"].as_str(), r["gid"].as_str()), ("1234", "4321"));
+    assert_eq!(r["interfaces"], "lo", "--network none must leave only loopback");
+    assert_eq!(r["cwd"], "/tmp");
+}
+
+#[test]
+fn exit_codes_propagate() {
+    let w = World::new();
+    assert_eq!(w.run(&[], &["exit", "42"]).status.code(), Some(42));
+    assert_eq!(w.run(&[], &["exit", "0"]).status.code(), Some(0));
+    let out = w.run(&[], &["segv"]);
+    assert_eq!(out.status.code(), Some(128 + 11), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signal 11"));
+}
+
+#[test]
+fn a_missing_program_is_reported() {
+    let w = World::new();
+    let out = w.run(&["--entrypoint", "/bin/nope"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/bin/nope"), "{err}");
+    let out = w.run(&["-w", "/nowhere"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(1) && err.contains("working directory"), "{err}");
+}
+
+fn signal_forwarded(sig: i32) {
+    let w = World::new();
+    let mut child = w
+        .mote()
+        .arg("run")
+        .arg(w.image())
+        .args(["--", "signal"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(lines.next().unwrap().unwrap(), format!("got {sig}"));
+    assert_eq!(child.wait().unwrap().code(), Some(100 + sig));
+}
+
+#[test]
+fn sigterm_sigint_sighup_reach_pid_1() {
+    signal_forwarded(libc::SIGTERM);
+    signal_forwarded(libc::SIGINT);
+    signal_forwarded(libc::SIGHUP);
+}
+
+#[test]
+fn memory_limit_kills_with_oom() {
+    let w = World::new();
+    // Control: without a limit the allocation succeeds.
+    let out = w.run(&[], &["alloc", "64"]);
+    assert_eq!(ok(&out).trim(), "allocated 64");
+    let child = w.mote().args(["run", "--memory", "16M"]).arg(w.image()).args(["--", "alloc", "64"]).output().unwrap();
+    assert_eq!(child.status.code(), Some(137), "{}", String::from_utf8_lossy(&child.stderr));
+    let err = String::from_utf8_lossy(&child.stderr);
+    assert!(err.contains("OOM"), "the OOM kill is not reported: {err}");
+    assert!(!String::from_utf8_lossy(&child.stdout).contains("allocated"));
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    let w = World::new();
+    let out = w.run(&[], &["forkbomb", "20"]);
+    assert_eq!(ok(&out).trim(), "forked 20 errno 0");
+    let out = w.run(&["--pids", "5"], &["forkbomb", "20"]);
+    let s = ok(&out);
+    // pid 1 plus 4 children fill the limit of 5; the next fork fails with EAGAIN (11).
+    assert_eq!(s.trim(), "forked 4 errno 11");
+}
+
+#[test]
+fn cpu_limit_is_applied() {
+    let w = World::new();
+    let mut child = w.mote().args(["run", "--cpus", "0.5"]).arg(w.image()).args(["--", "sleep", "3"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dirs = loop {
+        let d = cgroups_of(child.id());
+        if !d.is_empty() || Instant::now() > deadline {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!dirs.is_empty(), "no cgroup made for --cpus");
+    let quota = dirs.iter().find_map(|d| {
+        std::fs::read_to_string(d.join("cpu.cfs_quota_us")).ok().or_else(|| std::fs::read_to_string(d.join("cpu.max")).ok())
+    });
+    let quota = quota.expect("no cpu controller file");
+    assert!(quota.trim() == "50000" || quota.trim() == "50000 100000", "{quota}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+#[test]
+fn nothing_remains_after_the_run() {
+    let w = World::new();
+    let child = w
+        .mote()
+        .args(["run", "--memory", "32M", "--pids", "20", "--cpus", "1", "--tmpfs", "/tmp"])
+        .arg(w.image())
+        .args(["--", "exit", "3"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(cgroups_of(pid).is_empty(), "cgroups left: {:?}", cgroups_of(pid));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let state = w.state().display().to_string();
+    assert!(!mounts.contains(&state), "a mount under the state dir is left:\n{mounts}");
+    // The state dir holds only the rootfs cache (one image), no temporaries.
+    let names: Vec<String> = std::fs::read_dir(w.state().join("rootfs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(!names[0].starts_with('.'), "{names:?}");
+}
+
+#[test]
+fn a_killed_mote_takes_its_container_along_and_is_swept() {
+    let w = World::new();
+    let mut child = w.mote().args(["run", "--pids", "10"]).arg(w.image()).args(["--", "sleep", "30"]).spawn().unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dirs = loop {
+        let d = cgroups_of(pid);
+        let has_proc = d.iter().any(|g| !std::fs::read_to_string(g.join("cgroup.procs")).unwrap_or_default().trim().is_empty());
+        if has_proc || Instant::now() > deadline {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!dirs.is_empty());
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    // The container dies with mote (parent-death signal).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let procs: String = dirs.iter().map(|g| std::fs::read_to_string(g.join("cgroup.procs")).unwrap_or_default()).collect();
+        if procs.trim().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the container outlived mote: {procs}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The killed mote could not remove its cgroup; the next mote that makes cgroups
+    // sweeps it (a test running in parallel may already have done so).
+    let out = w.run(&["--pids", "10"], &["exit", "0"]);
+    ok(&out);
+    assert!(cgroups_of(pid).is_empty(), "stale cgroups not swept: {:?}", cgroups_of(pid));
+}
