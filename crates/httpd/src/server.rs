@@ -307,6 +307,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
             Err(_) => 0,
         };
         env.clock.tick();
+        let active_before = active;
         for ev in evbuf.iter().take(n) {
             match ev.data.u64() {
                 TOK_LISTEN => {
@@ -420,7 +421,8 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
             }
         }
         env.log.flush();
-        if paused_until != 0 && now >= paused_until && !env.stopping {
+        // Accept again after the pause, or as soon as a connection closed.
+        if paused_until != 0 && (now >= paused_until || active < active_before) && !env.stopping {
             paused_until = 0;
             let _ = epoll::add(epb, sys::borrow(lfd), EventData::new_u64(TOK_LISTEN), listen_flags(shared));
         }
