@@ -7,7 +7,10 @@
 //! when no continuation could make the head valid, so a caller may retry
 //! after every read.
 
-use crate::util::{at, eq_ic, has, is_tchar, list, parse_u64, sub, trim_ows};
+use crate::util::{
+    at, eq_ic, find, has, is_field_byte, is_host_byte, is_tchar, list, parse_u64, span, sub,
+    trim_ows, word_index,
+};
 
 /// Longest request-target accepted, in bytes; longer ones get 414.
 ///
@@ -46,18 +49,22 @@ pub enum Method {
 impl Method {
     /// Maps a method token to the enum (case-sensitive, RFC 9110 9.1).
     pub fn from_bytes(m: &[u8]) -> Method {
-        match m {
-            b"GET" => Method::Get,
-            b"HEAD" => Method::Head,
-            b"OPTIONS" => Method::Options,
-            b"POST" => Method::Post,
-            b"PUT" => Method::Put,
-            b"DELETE" => Method::Delete,
-            b"PATCH" => Method::Patch,
-            b"TRACE" => Method::Trace,
-            b"CONNECT" => Method::Connect,
-            _ => Method::Other,
-        }
+        // A word list rather than a `match` on slices, which compiles to a
+        // byte-compare tree several times the size of this loop.
+        const ALL: [Method; 9] = [
+            Method::Get,
+            Method::Head,
+            Method::Options,
+            Method::Post,
+            Method::Put,
+            Method::Delete,
+            Method::Patch,
+            Method::Trace,
+            Method::Connect,
+        ];
+        word_index(b"GET HEAD OPTIONS POST PUT DELETE PATCH TRACE CONNECT", b' ', m, false)
+            .and_then(|i| ALL.get(i).copied())
+            .unwrap_or(Method::Other)
     }
 
     /// GET or HEAD: the methods a static server serves and the only ones for
@@ -154,203 +161,134 @@ pub struct Error {
     pub reason: &'static str,
 }
 
-const fn err(status: u16, reason: &'static str) -> Error {
-    Error { status, reason }
+/// Why parsing stopped, as one byte while parsing; turned into an [`Error`]
+/// once, in [`parse_request`]. A failure site is then a byte constant rather
+/// than a status, a pointer and a length, and the reasons are only kept in the
+/// binary when the caller reads [`Error::reason`]. `Partial` ("need more
+/// bytes") travels the same way, which lets every step use `?`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    Partial,
+    BareCr,
+    BareLf,
+    LeadingWs,
+    EmptyLines,
+    BadMethod,
+    FragmentInTarget,
+    NoVersion,
+    TargetCtl,
+    EmptyTarget,
+    BadVersion,
+    Asterisk,
+    TargetForm,
+    BadAuthority,
+    ObsFold,
+    BadName,
+    ValueCtl,
+    NoHost,
+    DupHost,
+    BadHost,
+    DupCl,
+    BadCl,
+    TeHttp10,
+    TeAndCl,
+    ChunkedTwice,
+    ChunkedNotLast,
+    TargetLong,
+    TooMany,
+    Connect,
+    TeUnsupported,
+    Version505,
 }
 
-const BARE_CR: Error = err(400, "bare CR in head");
-const BARE_LF: Error = err(400, "bare LF in head (CRLF required)");
+impl Fail {
+    fn status(self) -> u16 {
+        match self {
+            Fail::TargetLong => 414,
+            Fail::TooMany => 431,
+            Fail::Connect | Fail::TeUnsupported => 501,
+            Fail::Version505 => 505,
+            _ => 400,
+        }
+    }
 
-/// Outcome of looking for CRLF at `i`: `Ok(true)` if it is there, `Ok(false)`
-/// if the buffer ends (CR at the very end), `Err` for a CR not followed by LF.
-/// The caller has seen `buf[i] == b'\r'`.
-fn crlf_at(buf: &[u8], i: usize) -> Result<bool, Error> {
-    match at(buf, i + 1) {
-        None => Ok(false),
-        Some(b'\n') => Ok(true),
-        Some(_) => Err(BARE_CR),
+    /// Short on purpose: these strings are read-only data of the server.
+    fn reason(self) -> &'static str {
+        match self {
+            Fail::Partial => "incomplete head",
+            Fail::BareCr => "bare CR",
+            Fail::BareLf => "bare LF",
+            Fail::LeadingWs => "space before request line",
+            Fail::EmptyLines => "too many empty lines",
+            Fail::BadMethod => "bad method",
+            Fail::FragmentInTarget => "fragment in target",
+            Fail::NoVersion => "no HTTP version",
+            Fail::TargetCtl => "control byte in target",
+            Fail::EmptyTarget => "empty target",
+            Fail::BadVersion => "bad HTTP version",
+            Fail::Asterisk => "* is only for OPTIONS",
+            Fail::TargetForm => "bad target form",
+            Fail::BadAuthority => "bad authority",
+            Fail::ObsFold => "obs-fold or leading space",
+            Fail::BadName => "bad header name",
+            Fail::ValueCtl => "control byte in header",
+            Fail::NoHost => "missing Host",
+            Fail::DupHost => "duplicate Host",
+            Fail::BadHost => "bad Host",
+            Fail::DupCl => "duplicate Content-Length",
+            Fail::BadCl => "bad Content-Length",
+            Fail::TeHttp10 => "Transfer-Encoding in HTTP/1.0",
+            Fail::TeAndCl => "Transfer-Encoding and Content-Length",
+            Fail::ChunkedTwice => "chunked twice",
+            Fail::ChunkedNotLast => "chunked not last",
+            Fail::TargetLong => "target too long",
+            Fail::TooMany => "too many header fields",
+            Fail::Connect => "CONNECT not supported",
+            Fail::TeUnsupported => "unsupported transfer coding",
+            Fail::Version505 => "HTTP version not supported",
+        }
     }
 }
 
-/// The request line's parts and the index just past its CRLF.
-struct Line<'b> {
-    method: &'b [u8],
-    target: &'b [u8],
-    version: Version,
-    end: usize,
-}
-
-/// Parses the request line starting at `start`. `Ok(None)` means "valid so far".
-fn request_line(buf: &[u8], start: usize) -> Result<Option<Line<'_>>, Error> {
-    // method = token, then exactly one SP (RFC 9112 3).
-    let mut i = start;
-    loop {
-        match at(buf, i) {
-            None => return Ok(None),
-            Some(b' ') => break,
-            Some(b) if is_tchar(b) => i += 1,
-            Some(_) => return Err(err(400, "bad method token")),
-        }
-    }
-    if i == start {
-        return Err(err(400, "empty method"));
-    }
-    let method = sub(buf, start, i);
-    if method == b"CONNECT" {
-        // We are an origin server, not a proxy: a tunnel is a method we do not
-        // implement, which RFC 9110 9.1 answers with 501.
-        return Err(err(501, "CONNECT not supported"));
-    }
-    // request-target: any visible byte (obs-text passes so raw UTF-8 paths from
-    // sloppy clients still work; the path normalizer validates further).
-    i += 1;
-    let t0 = i;
-    loop {
-        match at(buf, i) {
-            None => return Ok(None),
-            Some(b' ') => break,
-            Some(b'\r' | b'\n') => return Err(err(400, "request line without version")),
-            // No request-target form has a fragment (RFC 9112 3.2); clients
-            // never send one.
-            Some(b'#') => return Err(err(400, "fragment in request-target")),
-            Some(b) if b > 0x20 && b != 0x7f => {
-                i += 1;
-                if i - t0 > MAX_TARGET {
-                    return Err(err(414, "request-target too long"));
-                }
-            }
-            Some(_) => return Err(err(400, "control character in request-target")),
-        }
-    }
-    if i == t0 {
-        return Err(err(400, "empty request-target"));
-    }
-    let target = sub(buf, t0, i);
-    // HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF. Checked byte by byte
-    // so that another protocol (RTSP/1.0, ICE/1.0) is refused at once, and a
-    // well-formed version other than 1.0/1.1 gets 505 as soon as its eight
-    // bytes are in, whatever follows.
-    i += 1;
-    let v0 = i;
-    for &want in VERSION_SHAPE {
-        let b = match at(buf, i) {
-            None => return Ok(None),
-            Some(b) => b,
-        };
-        if !(b == want || (want == b'#' && b.is_ascii_digit())) {
-            return Err(if b == b'\n' {
-                BARE_LF
-            } else {
-                err(400, "bad HTTP version")
-            });
-        }
-        i += 1;
-    }
-    let version = match sub(buf, v0, i) {
-        b"HTTP/1.1" => Version::Http11,
-        b"HTTP/1.0" => Version::Http10,
-        _ => return Err(err(505, "HTTP version not supported")),
-    };
+/// The end of a line at `i`: the index past a CRLF there, `Fail::Partial` when the
+/// buffer ends first, `Fail::BareCr` / `Fail::BareLf` for a lone CR or LF, and `other`
+/// for any other byte. Shared by every line of the head.
+#[inline(never)]
+fn eol(buf: &[u8], i: usize, other: Fail) -> Result<usize, Fail> {
     match at(buf, i) {
-        None => return Ok(None),
-        Some(b'\r') => {
-            if !crlf_at(buf, i)? {
-                return Ok(None);
-            }
-        }
-        Some(b'\n') => return Err(BARE_LF),
-        Some(_) => return Err(err(400, "bad HTTP version")),
+        Some(b'\r') => match at(buf, i + 1) {
+            Some(b'\n') => Ok(i + 2),
+            Some(_) => Err(Fail::BareCr),
+            None => Err(Fail::Partial),
+        },
+        Some(b'\n') => Err(Fail::BareLf),
+        Some(_) => Err(other),
+        None => Err(Fail::Partial),
     }
-    Ok(Some(Line {
-        method,
-        target,
-        version,
-        end: i + 2,
-    }))
 }
 
-/// Parses one `name: value CRLF` line at `start` (which is not CR, LF, SP or
-/// HTAB). Returns the header and the index past its CRLF.
-fn header_line(buf: &[u8], start: usize) -> Result<Option<(Header<'_>, usize)>, Error> {
-    let mut i = start;
-    loop {
-        match at(buf, i) {
-            None => return Ok(None),
-            Some(b':') => break,
-            Some(b) if is_tchar(b) => i += 1,
-            // RFC 9112 5.1: MUST reject whitespace between name and colon.
-            Some(b' ' | b'\t') => return Err(err(400, "whitespace in header name")),
-            Some(b'\r' | b'\n') => return Err(err(400, "header line without colon")),
-            Some(_) => return Err(err(400, "bad header name")),
-        }
-    }
-    if i == start {
-        return Err(err(400, "empty header name"));
-    }
-    let name = sub(buf, start, i);
-    i += 1;
-    let v0 = i;
-    loop {
-        match at(buf, i) {
-            None => return Ok(None),
-            Some(b'\r') => {
-                if !crlf_at(buf, i)? {
-                    return Ok(None);
-                }
-                break;
-            }
-            Some(b'\n') => return Err(BARE_LF),
-            // field-vchar / SP / HTAB / obs-text (RFC 9110 5.5): no NUL, no CTL.
-            Some(b) if b == b'\t' || (b >= 0x20 && b != 0x7f) => i += 1,
-            Some(_) => return Err(err(400, "control character in header value")),
-        }
-    }
-    let value = trim_ows(sub(buf, v0, i));
-    Ok(Some((Header { name, value }, i + 2)))
-}
-
-/// Is `b` allowed in a Host value or an absolute-form authority? RFC 3986
-/// reg-name / IP-literal / port characters, excluding userinfo's `@` (RFC 9110
-/// 4.2.4 deprecates userinfo) and anything that could smuggle a path.
-fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b'%'
-                | b':'
-                | b'['
-                | b']'
-        )
+/// Is `b` allowed in a request-target? Any visible byte (obs-text passes so
+/// raw UTF-8 paths from sloppy clients still work; the path normalizer
+/// validates further) but `#`: no request-target form has a fragment
+/// (RFC 9112 3.2) and clients never send one.
+fn is_target_byte(b: u8) -> bool {
+    b > 0x20 && b != 0x7f && b != b'#'
 }
 
 /// Splits a request-target into (path, query, authority).
 /// Origin-form (`/p?q`), absolute-form (`http://host/p?q`), and asterisk-form
-/// (`*`, OPTIONS only). Authority-form is only valid for CONNECT, which was
+/// (`*`, OPTIONS only). Authority-form is only valid for Fail::Connect, which was
 /// refused earlier, so it is a 400 here like any other unknown form.
 #[allow(clippy::type_complexity)]
 fn split_target(
     method: Method,
     target: &[u8],
-) -> Result<(&[u8], Option<&[u8]>, Option<&[u8]>), Error> {
+) -> Result<(&[u8], Option<&[u8]>, Option<&[u8]>), Fail> {
     if target == b"*" {
         return if method == Method::Options {
             Ok((target, None, None))
         } else {
-            Err(err(400, "asterisk-form is only for OPTIONS"))
+            Err(Fail::Asterisk)
         };
     }
     let (pq, authority) = if target.first() == Some(&b'/') {
@@ -358,18 +296,15 @@ fn split_target(
     } else {
         let rest = strip_prefix_ic(target, b"http://")
             .or_else(|| strip_prefix_ic(target, b"https://"))
-            .ok_or(err(400, "bad request-target form"))?;
-        let end = rest
-            .iter()
-            .position(|&b| b == b'/' || b == b'?')
-            .unwrap_or(rest.len());
-        let authority = sub(rest, 0, end);
-        if authority.is_empty() || !authority.iter().all(|&b| is_host_byte(b)) {
-            return Err(err(400, "bad authority in request-target"));
+            .ok_or(Fail::TargetForm)?;
+        // The authority runs to the first '/' or '?' (neither is a host byte).
+        let end = span(rest, 0, is_host_byte);
+        if end == 0 || !matches!(at(rest, end), None | Some(b'/' | b'?')) {
+            return Err(Fail::BadAuthority);
         }
-        (sub(rest, end, rest.len()), Some(authority))
+        (sub(rest, end, rest.len()), Some(sub(rest, 0, end)))
     };
-    let (path, query) = match pq.iter().position(|&b| b == b'?') {
+    let (path, query) = match find(pq, b'?') {
         Some(q) => (sub(pq, 0, q), Some(sub(pq, q + 1, pq.len()))),
         None => (pq, None),
     };
@@ -398,74 +333,126 @@ pub fn parse_request<'b, 'h>(
     buf: &'b [u8],
     headers: &'h mut [Header<'b>],
 ) -> Result<Parsed<'b, 'h>, Error> {
+    match head(buf, headers) {
+        Ok(req) => Ok(Parsed::Complete(req)),
+        Err(Fail::Partial) => Ok(Parsed::Partial),
+        Err(bad) => Err(Error {
+            status: bad.status(),
+            reason: bad.reason(),
+        }),
+    }
+}
+
+/// [`parse_request`] with `Err(Fail::Partial)` for an incomplete head. Every check
+/// is made left to right as the bytes arrive, so an error is reported as soon
+/// as the offending byte is in, and a longer buffer never changes the result.
+fn head<'b, 'h>(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Result<Request<'b, 'h>, Fail> {
     // RFC 9112 2.2: skip a few empty lines before the request line.
     let mut pos = 0;
     let mut empty = 0;
     loop {
         match at(buf, pos) {
-            None => return Ok(Parsed::Partial),
-            Some(b'\r') => {
-                if !crlf_at(buf, pos)? {
-                    return Ok(Parsed::Partial);
-                }
-                empty += 1;
-                if empty > MAX_LEADING_EMPTY_LINES {
-                    return Err(err(400, "too many empty lines before request"));
-                }
-                pos += 2;
-            }
-            Some(b'\n') => return Err(BARE_LF),
-            Some(b' ' | b'\t') => return Err(err(400, "whitespace before request line")),
+            Some(b' ' | b'\t') => return Err(Fail::LeadingWs),
+            Some(b'\r' | b'\n') | None => {}
             Some(_) => break,
         }
+        pos = eol(buf, pos, Fail::Partial)?;
+        empty += 1;
+        if empty > MAX_LEADING_EMPTY_LINES {
+            return Err(Fail::EmptyLines);
+        }
     }
-    let line = match request_line(buf, pos)? {
-        Some(line) => line,
-        None => return Ok(Parsed::Partial),
+
+    // method = token, then exactly one SP (RFC 9112 3). It is not empty:
+    // the loop above stopped at a byte that is not SP.
+    let i = span(buf, pos, is_tchar);
+    let method_raw = sub(buf, pos, i);
+    match at(buf, i) {
+        Some(b' ') => {}
+        Some(_) => return Err(Fail::BadMethod),
+        None => return Err(Fail::Partial),
+    }
+    let method = Method::from_bytes(method_raw);
+    if method == Method::Connect {
+        // We are an origin server, not a proxy: a tunnel is a method we do not
+        // implement, which RFC 9110 9.1 answers with 501.
+        return Err(Fail::Connect);
+    }
+
+    let t0 = i + 1;
+    let i = span(buf, t0, is_target_byte);
+    if i - t0 > MAX_TARGET {
+        return Err(Fail::TargetLong);
+    }
+    match at(buf, i) {
+        Some(b' ') if i > t0 => {}
+        Some(b' ') => return Err(Fail::EmptyTarget),
+        Some(b'#') => return Err(Fail::FragmentInTarget),
+        Some(b'\r' | b'\n') => return Err(Fail::NoVersion),
+        Some(_) => return Err(Fail::TargetCtl),
+        None => return Err(Fail::Partial),
+    }
+    let target = sub(buf, t0, i);
+
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF. Checked byte by byte
+    // so that another protocol (RTSP/1.0, ICE/1.0) is refused at once, and a
+    // well-formed version other than 1.0/1.1 gets 505 as soon as its eight
+    // bytes are in, whatever follows.
+    let v0 = i + 1;
+    let mut i = v0;
+    for &want in VERSION_SHAPE {
+        let b = at(buf, i).ok_or(Fail::Partial)?;
+        if !(b == want || (want == b'#' && b.is_ascii_digit())) {
+            return Err(if b == b'\n' { Fail::BareLf } else { Fail::BadVersion });
+        }
+        i += 1;
+    }
+    let version = match (at(buf, v0 + 5), at(buf, v0 + 7)) {
+        (Some(b'1'), Some(b'1')) => Version::Http11,
+        (Some(b'1'), Some(b'0')) => Version::Http10,
+        _ => return Err(Fail::Version505),
     };
-    let method = Method::from_bytes(line.method);
+    let mut pos = eol(buf, i, Fail::BadVersion)?;
+
     // Check the target's form before reading headers, so a bad target is
     // rejected as early as possible.
-    let (path, query, authority) = split_target(method, line.target)?;
+    let (path, query, authority) = split_target(method, target)?;
 
-    let mut pos = line.end;
     let mut count = 0;
     let mut framing = Framing::default();
     let head_len = loop {
         match at(buf, pos) {
-            None => return Ok(Parsed::Partial),
-            Some(b'\r') => {
-                if !crlf_at(buf, pos)? {
-                    return Ok(Parsed::Partial);
-                }
-                break pos + 2;
-            }
-            Some(b'\n') => return Err(BARE_LF),
             // RFC 9112 5.2: obs-fold in a request MUST be rejected (or
             // replaced); also catches whitespace before the first header.
-            Some(b' ' | b'\t') => return Err(err(400, "obs-fold or leading whitespace in header")),
+            Some(b' ' | b'\t') => return Err(Fail::ObsFold),
+            Some(b'\r' | b'\n') | None => break eol(buf, pos, Fail::Partial)?,
             Some(_) => {}
         }
-        let (header, next) = match header_line(buf, pos)? {
-            Some(h) => h,
-            None => return Ok(Parsed::Partial),
-        };
+        // field-name = token, then ':' at once: RFC 9112 5.1 MUST reject
+        // whitespace between name and colon.
+        let i = span(buf, pos, is_tchar);
+        match at(buf, i) {
+            Some(b':') if i > pos => {}
+            Some(_) => return Err(Fail::BadName),
+            None => return Err(Fail::Partial),
+        }
+        let name = sub(buf, pos, i);
+        let end = span(buf, i + 1, is_field_byte);
+        let value = trim_ows(sub(buf, i + 1, end));
+        pos = eol(buf, end, Fail::ValueCtl)?;
+        let header = Header { name, value };
         // Framing fields are checked as soon as their line is complete, so a
         // bad one is refused without waiting for the rest of the head.
-        framing.field(header, line.version)?;
-        match headers.get_mut(count) {
-            Some(slot) => *slot = header,
-            None => return Err(err(431, "too many header fields")),
-        }
+        framing.field(header, version)?;
+        *headers.get_mut(count).ok_or(Fail::TooMany)? = header;
         count += 1;
-        pos = next;
     };
     let all: &'h [Header<'b>] = headers;
     let headers = all.get(..count).unwrap_or(&[]);
 
     // RFC 9112 3.2: exactly one Host in HTTP/1.1 (duplicates were refused above).
-    if framing.host.is_none() && line.version == Version::Http11 {
-        return Err(err(400, "missing Host"));
+    if framing.host.is_none() && version == Version::Http11 {
+        return Err(Fail::NoHost);
     }
     let body = if framing.te.seen {
         framing.te.finish()?
@@ -475,23 +462,20 @@ pub fn parse_request<'b, 'h>(
             None => Body::None,
         }
     };
-    let keep_alive = match line.version {
-        Version::Http11 => !framing.close,
-        Version::Http10 => framing.keep && !framing.close,
-    };
-    Ok(Parsed::Complete(Request {
+    let keep_alive = !framing.close && (version == Version::Http11 || framing.keep);
+    Ok(Request {
         method,
-        method_raw: line.method,
-        target: line.target,
+        method_raw,
+        target,
         path,
         query,
-        version: line.version,
+        version,
         host: authority.or(framing.host),
         headers,
         body,
         keep_alive,
         head_len,
-    }))
+    })
 }
 
 /// What the header fields seen so far say about framing and connection use.
@@ -507,33 +491,34 @@ struct Framing<'b> {
 impl<'b> Framing<'b> {
     /// Takes one header field into account, refusing it if it makes the
     /// request's framing ambiguous.
-    fn field(&mut self, h: Header<'b>, version: Version) -> Result<(), Error> {
-        let name = h.name;
+    fn field(&mut self, h: Header<'b>, version: Version) -> Result<(), Fail> {
+        let (name, value) = (h.name, h.value);
         if eq_ic(name, b"host") {
             if self.host.is_some() {
-                return Err(err(400, "duplicate Host"));
+                return Err(Fail::DupHost);
             }
-            if !h.value.iter().all(|&b| is_host_byte(b)) {
-                return Err(err(400, "bad Host"));
+            // RFC 3986 reg-name / IP-literal / port characters only.
+            if span(value, 0, is_host_byte) != value.len() {
+                return Err(Fail::BadHost);
             }
-            self.host = Some(h.value);
+            self.host = Some(value);
         } else if eq_ic(name, b"content-length") {
             // RFC 9110 8.6 lets a recipient accept "5, 5" or a repeated equal
             // value; we do not, since disagreeing parsers are how requests get
             // smuggled. A value past 2^64-1 is treated as malformed (400),
             // not as too large (413): no real body is that long.
             if self.content_length.is_some() {
-                return Err(err(400, "duplicate Content-Length"));
+                return Err(Fail::DupCl);
             }
-            self.content_length = Some(parse_u64(h.value).ok_or(err(400, "bad Content-Length"))?);
+            self.content_length = Some(parse_u64(value).ok_or(Fail::BadCl)?);
         } else if eq_ic(name, b"transfer-encoding") {
             if version == Version::Http10 {
                 // RFC 9112 6.1: HTTP/1.0 has no chunked; the framing is untrustworthy.
-                return Err(err(400, "Transfer-Encoding in HTTP/1.0"));
+                return Err(Fail::TeHttp10);
             }
-            self.te.add(h.value)?;
+            self.te.add(value)?;
         } else if eq_ic(name, b"connection") {
-            for token in list(h.value) {
+            for token in list(value) {
                 self.close |= eq_ic(token, b"close");
                 self.keep |= eq_ic(token, b"keep-alive");
             }
@@ -541,7 +526,7 @@ impl<'b> Framing<'b> {
         if self.te.seen && self.content_length.is_some() {
             // RFC 9112 6.1 permits dropping Content-Length, but the pair is the
             // classic smuggling vector: refuse it.
-            return Err(err(400, "both Transfer-Encoding and Content-Length"));
+            return Err(Fail::TeAndCl);
         }
         Ok(())
     }
@@ -557,33 +542,30 @@ struct Te {
 }
 
 impl Te {
-    fn add(&mut self, value: &[u8]) -> Result<(), Error> {
+    fn add(&mut self, value: &[u8]) -> Result<(), Fail> {
         self.seen = true;
         for coding in list(value) {
-            if eq_ic(coding, b"chunked") {
-                if self.chunked {
-                    // RFC 9112 6.1: MUST NOT apply chunked more than once.
-                    return Err(err(400, "chunked applied twice"));
-                }
-                self.chunked = true;
-                self.last_is_chunked = true;
-            } else {
-                self.other = true;
-                self.last_is_chunked = false;
+            let chunked = eq_ic(coding, b"chunked");
+            if chunked && self.chunked {
+                // RFC 9112 6.1: MUST NOT apply chunked more than once.
+                return Err(Fail::ChunkedTwice);
             }
+            self.chunked |= chunked;
+            self.other |= !chunked;
+            self.last_is_chunked = chunked;
         }
         Ok(())
     }
 
-    fn finish(&self) -> Result<Body, Error> {
+    fn finish(&self) -> Result<Body, Fail> {
         if !self.last_is_chunked {
             // RFC 9112 6.3 item 4: chunked not final (or absent) in a request
             // means the length cannot be determined: MUST answer 400.
-            Err(err(400, "chunked is not the final transfer coding"))
+            Err(Fail::ChunkedNotLast)
         } else if self.other {
             // e.g. "gzip, chunked": RFC 9112 6.1 says 501 for codings we do
             // not understand.
-            Err(err(501, "unsupported transfer coding"))
+            Err(Fail::TeUnsupported)
         } else {
             Ok(Body::Chunked)
         }

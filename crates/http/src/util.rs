@@ -17,10 +17,9 @@ pub(crate) fn sub(buf: &[u8], start: usize, end: usize) -> &[u8] {
     buf.get(start..end).unwrap_or(&[])
 }
 
-/// Bitmap of RFC 9110 5.6.2 `tchar` for bytes 0..128, as two 64-bit words.
-const TCHAR: [u64; 2] = {
+/// A 128-bit membership map (two words) of the ASCII bytes in `chars`.
+const fn bitmap(chars: &[u8]) -> [u64; 2] {
     let mut m = [0u64; 2];
-    let chars = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i] as usize;
@@ -28,20 +27,76 @@ const TCHAR: [u64; 2] = {
         i += 1;
     }
     m
-};
+}
+
+/// Is `b` (any byte; >= 128 is never in a map) in the map `m`?
+#[inline(never)]
+fn in_map(m: &[u64; 2], b: u8) -> bool {
+    let word = match m.get(b as usize >> 6) {
+        Some(w) => *w,
+        None => 0,
+    };
+    (word >> (b & 63)) & 1 == 1
+}
+
+/// Bitmap of RFC 9110 5.6.2 `tchar` for bytes 0..128.
+const TCHAR: [u64; 2] =
+    bitmap(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
 /// Is `b` a token character (RFC 9110 5.6.2)? Methods, header names and most
 /// header-value keywords are tokens.
-#[inline]
 pub(crate) fn is_tchar(b: u8) -> bool {
-    let word = if b < 64 {
-        TCHAR[0]
-    } else if b < 128 {
-        TCHAR[1]
-    } else {
-        0
-    };
-    (word >> (b & 63)) & 1 == 1
+    in_map(&TCHAR, b)
+}
+
+/// Is `b` a field-value byte: HTAB, SP, VCHAR or obs-text (RFC 9110 5.5)? No
+/// NUL, no other control, no DEL.
+pub(crate) fn is_field_byte(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
+/// Bitmap of the bytes allowed in a Host value or an absolute-form authority
+/// (bytes 0..128): RFC 3986 reg-name / IP-literal / port characters,
+/// excluding userinfo's `@` (RFC 9110 4.2.4 deprecates userinfo) and anything
+/// that could smuggle a path.
+const HOST: [u64; 2] = bitmap(b"-._~!$&'()*+,;=%:[]0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+/// Is `b` allowed in a Host value or an absolute-form authority?
+pub(crate) fn is_host_byte(b: u8) -> bool {
+    in_map(&HOST, b)
+}
+
+/// Index of the first byte at or after `i` for which `ok` is false (or
+/// `s.len()`). One out-of-line loop for every "run of bytes of one class"
+/// in the parser, taking the class as a function pointer.
+#[inline(never)]
+pub(crate) fn span(s: &[u8], mut i: usize, ok: fn(u8) -> bool) -> usize {
+    while let Some(&b) = s.get(i) {
+        if !ok(b) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The rest of the first `\n`-separated record of `table` that starts with
+/// `key` (`""` if none). Status reasons and parse errors are stored as such
+/// packed tables: a `match` with a string per arm costs a pointer and a
+/// length per arm, plus a jump table.
+#[inline(never)]
+pub(crate) fn record(table: &'static str, key: &[u8]) -> &'static str {
+    let bytes = table.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let rest = sub(bytes, start, bytes.len());
+        let len = find(rest, b'\n').unwrap_or(rest.len());
+        if sub(rest, 0, len).starts_with(key) {
+            return table.get(start + key.len()..start + len).unwrap_or("");
+        }
+        start += len + 1;
+    }
+    ""
 }
 
 /// Strips optional whitespace (SP / HTAB, RFC 9110 5.6.3) from both ends.

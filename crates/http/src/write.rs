@@ -1,7 +1,7 @@
 //! Response head writing into a caller-provided buffer.
 
 use crate::date;
-use crate::util::{fmt_u64, is_tchar, U64_DIGITS};
+use crate::util::{fmt_u64, is_tchar, record, U64_DIGITS};
 
 /// `<code><reason>` records separated by `\n`. One string scanned linearly
 /// rather than a `match`: the match compiles to a jump table plus a pointer
@@ -37,7 +37,7 @@ const REASONS: &str = concat!(
     "502Bad Gateway\n",
     "503Service Unavailable\n",
     "504Gateway Timeout\n",
-    "505HTTP Version Not Supported\n",
+    "505HTTP Version Not Supported",
 );
 
 /// The reason phrase for `status` (RFC 9110 15), or `""` for codes a static
@@ -51,18 +51,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         b'0' + (status / 10 % 10) as u8,
         b'0' + (status % 10) as u8,
     ];
-    let mut start = 0;
-    while let Some(rest) = REASONS.as_bytes().get(start..) {
-        let len = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
-        if rest.get(..3) == Some(&code[..]) {
-            return REASONS.get(start + 3..start + len).unwrap_or("");
-        }
-        if len == rest.len() {
-            break;
-        }
-        start += len + 1;
-    }
-    ""
+    record(REASONS, &code)
 }
 
 /// Returned by [`HeadWriter::finish`] when the head could not be written as
