@@ -88,6 +88,13 @@ pub struct Args {
     /// Print the image's size in bytes (manifests + configs + layers, as pushed) on stdout
     #[arg(long)]
     pub print_size: bool,
+    /// Push the image to REF (HOST[:PORT]/REPO[:TAG]) after packing; -o still writes a copy
+    #[arg(long = "push", value_name = "REF")]
+    pub push_to: Option<String>,
+    #[command(flatten)]
+    pub registry: crate::push::RegistryArgs,
+    #[command(flatten)]
+    pub upload: crate::push::UploadArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,9 +289,10 @@ pub fn pack(args: &Args) -> Result<Packed> {
     };
 
     // 4. Check the output target before the work, so a bad -o fails fast.
-    let output = match &args.output {
-        Some(o) => Some(o.clone()),
-        None => {
+    let output = match (&args.output, &args.push_to) {
+        (Some(o), _) => Some(o.clone()),
+        (None, Some(_)) => None,
+        (None, None) => {
             let base = image_name.rsplit('/').next().unwrap();
             Some(PathBuf::from(match args.format {
                 Format::Oci => format!("{base}.oci"),
@@ -344,6 +352,11 @@ pub fn pack(args: &Args) -> Result<Packed> {
     match &output {
         Some(o) => eprintln!("mote: wrote {} ({:?}), {size} B in blobs, digest {}", o.display(), args.format, top.digest),
         None => eprintln!("mote: packed {size} B in blobs, digest {}", top.digest),
+    }
+    if let Some(r) = &args.push_to {
+        let mut store = mote_oci::read::MemoryStore { image: &img };
+        let (_, blobs) = mote_oci::read::walk(&mut store, mote_oci::read::WalkOptions::default())?;
+        crate::push::push_blobs(&blobs, std::slice::from_ref(r), &args.registry, &args.upload)?;
     }
     Ok(Packed { digest: top.digest.to_string(), size })
 }

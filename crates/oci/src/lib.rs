@@ -15,6 +15,8 @@ pub mod compress;
 pub mod digest;
 pub mod elf;
 pub mod image;
+pub mod read;
+pub mod registry;
 pub mod spec;
 pub mod tar;
 

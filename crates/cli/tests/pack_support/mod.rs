@@ -2,6 +2,8 @@
 //! require real tools (failing, never skipping, when one is missing), validate layouts.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
