@@ -4,8 +4,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod inspect;
 mod kube;
 mod pack;
+mod push;
 mod run;
 mod serve;
 mod up;
@@ -23,6 +25,10 @@ enum Command {
     Up(up::Args),
     /// Pack static binaries (default: mote-httpd) and files into a reproducible OCI image
     Pack(pack::Args),
+    /// List an image's manifests, config, layers and files, verifying every digest and size
+    Inspect(inspect::Args),
+    /// Push an image to OCI distribution registries
+    Push(push::Args),
     /// Print a Kubernetes Deployment and Service for an image
     Kube(kube::Args),
     /// Run an image in its own namespaces, with no other runtime
@@ -36,6 +42,8 @@ fn main() {
     let result = match cli.command {
         Command::Up(a) => up::run(a),
         Command::Pack(a) => pack::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Push(a) => push::run(a),
         Command::Kube(a) => kube::run(a),
         Command::Run(a) => run::run(a),
         Command::Serve(a) => serve::run(a),
