@@ -3,7 +3,7 @@
 
 use crate::date;
 use crate::parse::Request;
-use crate::util::trim_ows;
+use crate::util::{span, trim_ows};
 
 /// What the server should do after evaluating the preconditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,40 +38,48 @@ fn tag(s: &[u8]) -> Option<(Tag<'_>, &[u8])> {
     if s.first() != Some(&b'"') {
         return None;
     }
-    let close = s.iter().skip(1).position(|&b| b == b'"')? + 1;
     // etagc = %x21 / %x23-7E / obs-text: no controls, no space.
-    let (opaque, rest) = s.split_at_checked(close + 1)?;
-    if opaque.iter().any(|&b| b <= 0x20 || b == 0x7f) {
+    let close = span(s, 1, |b| b > 0x20 && b != 0x7f && b != b'"');
+    if s.get(close) != Some(&b'"') {
         return None;
     }
+    let (opaque, rest) = s.split_at_checked(close + 1)?;
     Some((Tag { weak, opaque }, rest))
 }
 
-/// Calls `f` on each entity-tag of a comma-separated list, stopping at the
-/// first `true` (returned) or at the first syntax error (then `false`: the
-/// tags before the error still count, nothing after it does).
-fn any_tag(list: &[u8], mut f: impl FnMut(Tag) -> bool) -> bool {
+/// Does the field value `list` (`*` or a list of entity-tags) match `etag`?
+/// Weak comparison (RFC 9110 8.8.3.2) compares opaque-tags only; strong
+/// comparison also needs both tags strong. List elements are taken in order
+/// up to the first syntax error: the tags before it still count, nothing
+/// after it does. One function for both comparisons (the public wrappers
+/// below), since the list walk is the bulk of the code.
+#[inline(never)]
+fn list_matches(list: &[u8], etag: &[u8], strong: bool) -> bool {
+    if trim_ows(list) == b"*" {
+        return true;
+    }
+    let Some((ours, _)) = tag(etag) else {
+        return false;
+    };
+    if strong && ours.weak {
+        return false;
+    }
     let mut rest = list;
     loop {
         rest = trim_ows(rest);
         while let [b',', tail @ ..] = rest {
             rest = trim_ows(tail);
         }
-        if rest.is_empty() {
-            return false;
-        }
         let Some((t, tail)) = tag(rest) else {
             return false;
         };
-        if f(t) {
+        if t.opaque == ours.opaque && !(strong && t.weak) {
             return true;
         }
-        rest = tail;
         // After a tag: end, or OWS then a comma.
-        match trim_ows(rest) {
-            [] => return false,
-            [b',', ..] => {}
-            _ => return false,
+        rest = trim_ows(tail);
+        if rest.first() != Some(&b',') {
+            return false;
         }
     }
 }
@@ -80,25 +88,13 @@ fn any_tag(list: &[u8], mut f: impl FnMut(Tag) -> bool) -> bool {
 /// under weak comparison (RFC 9110 8.8.3.2: opaque-tags equal, W/ ignored)?
 /// Used for If-None-Match.
 pub fn etag_matches_weak(list: &[u8], etag: &[u8]) -> bool {
-    if trim_ows(list) == b"*" {
-        return true;
-    }
-    let Some((ours, _)) = tag(etag) else {
-        return false;
-    };
-    any_tag(list, |t| t.opaque == ours.opaque)
+    list_matches(list, etag, false)
 }
 
 /// Does the field value `list` (`*` or a list of entity-tags) match `etag`
 /// under strong comparison (both strong, opaque-tags equal)? Used for If-Match.
 pub fn etag_matches_strong(list: &[u8], etag: &[u8]) -> bool {
-    if trim_ows(list) == b"*" {
-        return true;
-    }
-    let Some((ours, _)) = tag(etag) else {
-        return false;
-    };
-    !ours.weak && any_tag(list, |t| !t.weak && t.opaque == ours.opaque)
+    list_matches(list, etag, true)
 }
 
 /// Evaluates the preconditions of `req` against the selected representation

@@ -1,6 +1,6 @@
 //! HTTP dates (RFC 9110 5.6.7): IMF-fixdate out, all three formats in.
 //!
-//! Pure integer calendar arithmetic (Howard Hinnant's days-from-civil), so it
+//! Pure integer calendar arithmetic, so it
 //! runs unchanged on targets without floating point or a clock.
 
 use crate::util::{find, word_index};
@@ -13,36 +13,18 @@ pub const IMF_LEN: usize = 29;
 pub const MAX_UNIX: u64 = 253_402_300_799;
 
 const SECS_PER_DAY: u64 = 86_400;
-/// Days from 0000-03-01 (the epoch of the era arithmetic) to 1970-01-01.
-const UNIX_EPOCH_DAYS: u32 = 719_468;
 const DAY_NAMES: &[u8; 21] = b"ThuFriSatSunMonTueWed"; // 1970-01-01 was a Thursday
 const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (>= 0).
-fn civil_from_days(days: u32) -> (u32, u32, u32) {
-    let z = days + UNIX_EPOCH_DAYS;
-    let era = z / 146_097;
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + (month <= 2) as u32;
-    (year, month, day)
-}
-
-/// Days since 1970-01-01 of a valid proleptic Gregorian date in 1970..=9999.
-/// Unsigned 32-bit arithmetic only: the caller has refused years before 1970,
-/// so no negative day counts (and no 64-bit division on 32-bit targets).
-fn days_from_civil(year: u32, month: u32, day: u32) -> u32 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y % 400; // [0, 399]
-    let mp = if month > 2 { month - 3 } else { month + 9 }; // March = 0
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).saturating_sub(UNIX_EPOCH_DAYS)
+/// Days from 1970-01-01 to January 1st of `year` (1970..=10000).
+///
+/// The calendar is done with this closed form and short loops rather than
+/// Hinnant's era arithmetic: the loops run at most a few dozen times, and the
+/// code is a fraction of the size (each division by a constant is a
+/// multiply-and-shift sequence).
+fn year_start(year: u32) -> u32 {
+    let leaps = |y: u32| y / 4 - y / 100 + y / 400; // leap years in 1..=y
+    365 * (year - 1970) + leaps(year - 1) - leaps(1969)
 }
 
 fn put2(out: &mut [u8], at: usize, v: u32) {
@@ -68,11 +50,22 @@ pub fn format(unix: u64, out: &mut [u8; IMF_LEN]) {
     // library call on 32-bit targets).
     let days = ((unix >> 7) as u32) / 675;
     let secs = (unix - days as u64 * SECS_PER_DAY) as u32;
-    let (year, month, day) = civil_from_days(days);
+    // A year has at most 366 days, so this starts at or before the right
+    // year, and at most ~20 years before it.
+    let mut year = 1970 + days / 366;
+    while year_start(year + 1) <= days {
+        year += 1;
+    }
+    let mut rest = days - year_start(year);
+    let mut month = 1;
+    while rest >= days_in_month(year, month) {
+        rest -= days_in_month(year, month);
+        month += 1;
+    }
     *out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     put3(out, 0, DAY_NAMES, days % 7);
-    put2(out, 5, day);
-    put3(out, 8, MONTHS, month.wrapping_sub(1));
+    put2(out, 5, rest + 1);
+    put3(out, 8, MONTHS, month - 1);
     put2(out, 12, year / 100);
     put2(out, 14, year); // put2 writes the last two digits
     put2(out, 17, secs / 3600);
@@ -173,7 +166,10 @@ pub fn parse(s: &[u8]) -> Option<u64> {
     {
         return None;
     }
-    let days = days_from_civil(year, month, day);
+    let mut days = year_start(year) + day - 1;
+    for m in 1..month {
+        days += days_in_month(year, m);
+    }
     Some(days as u64 * SECS_PER_DAY + (hour * 3600 + min * 60 + sec) as u64)
 }
 

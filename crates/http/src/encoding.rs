@@ -1,6 +1,6 @@
 //! Choosing a pre-compressed variant from `Accept-Encoding` (RFC 9110 12.5.3).
 
-use crate::util::{eq_ic, list, trim_ows};
+use crate::util::{list, split_once, trim_ows, word_index};
 
 /// A content coding a static server may have a pre-compressed file for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +47,17 @@ impl Encoding {
 /// (`0[.ddd]` or `1[.000]`), which the caller treats as "not acceptable".
 fn qvalue(s: &[u8]) -> Option<u16> {
     let (int, frac) = match s {
-        [d, b'.', frac @ ..] => (*d, frac),
+        [d, b'.', frac @ ..] if frac.len() <= 3 => (*d, frac),
         [d] => (*d, &[][..]),
         _ => return None,
     };
-    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
+    // Three fractional digits, missing ones counting as 0.
     let mut thousandths = 0u16;
     for i in 0..3 {
-        let d = frac.get(i).map_or(0, |d| d - b'0');
+        let d = frac.get(i).map_or(0, |d| d.wrapping_sub(b'0'));
+        if d > 9 {
+            return None;
+        }
         thousandths = thousandths * 10 + d as u16;
     }
     match int {
@@ -69,11 +70,8 @@ fn qvalue(s: &[u8]) -> Option<u16> {
 /// Weight of one `coding [OWS ";" OWS "q=" qvalue]` element: 1000 without a
 /// weight, 0 for an invalid weight or any other parameter.
 fn weight(params: &[u8]) -> u16 {
-    let params = trim_ows(params);
-    if params.is_empty() {
-        return 1000;
-    }
-    match params {
+    match trim_ows(params) {
+        [] => 1000,
         [b'q' | b'Q', b'=', q @ ..] => qvalue(q).unwrap_or(0),
         _ => 0,
     }
@@ -89,34 +87,39 @@ fn weight(params: &[u8]) -> u16 {
 /// ties go to br, then zstd, then gzip. `identity` needs no variant and is
 /// not considered: `None` means "send the file as it is".
 pub fn negotiate(accept_encoding: &[u8], available: u8) -> Option<Encoding> {
-    // Weights per coding in PREFERENCE order; None = not mentioned.
-    let mut weights: [Option<u16>; 3] = [None; 3];
-    let mut star: Option<u16> = None;
+    /// Not mentioned (a real weight is at most 1000).
+    const UNSET: u16 = u16::MAX;
+    // Weights of br, zstd, gzip (PREFERENCE order) and `*`.
+    let mut weights = [UNSET; 4];
     for element in list(accept_encoding) {
-        let mut parts = element.splitn(2, |&b| b == b';');
-        let name = trim_ows(parts.next().unwrap_or(&[]));
-        let w = weight(parts.next().unwrap_or(&[]));
-        let slot = if eq_ic(name, b"br") {
-            weights.get_mut(0)
-        } else if eq_ic(name, b"zstd") {
-            weights.get_mut(1)
-        } else if eq_ic(name, b"gzip") || eq_ic(name, b"x-gzip") {
-            weights.get_mut(2)
-        } else if name == b"*" {
-            Some(&mut star)
+        let (name, params) = split_once(element, b';');
+        let name = trim_ows(name);
+        let index = if name == b"*" {
+            3
         } else {
-            None
+            // x-gzip (index 3 in the word list) is gzip.
+            match word_index(b"br zstd gzip x-gzip", b' ', name, true) {
+                Some(i) => i.min(2),
+                None => continue,
+            }
         };
-        if let Some(slot) = slot {
-            slot.get_or_insert(w);
+        if let Some(slot) = weights.get_mut(index) {
+            if *slot == UNSET {
+                *slot = weight(params);
+            }
         }
     }
-    let mut best: Option<(Encoding, u16)> = None;
-    for (enc, w) in PREFERENCE.iter().zip(weights) {
-        let w = w.or(star).unwrap_or(0);
-        if available & enc.bit() != 0 && w > 0 && best.is_none_or(|(_, b)| w > b) {
-            best = Some((*enc, w));
+    let star = weights[3];
+    let mut best = None;
+    let mut best_weight = 0;
+    for (enc, mut w) in PREFERENCE.iter().zip(weights) {
+        if w == UNSET {
+            w = star;
+        }
+        if w != UNSET && w > best_weight && available & enc.bit() != 0 {
+            best = Some(*enc);
+            best_weight = w;
         }
     }
-    best.map(|(e, _)| e)
+    best
 }

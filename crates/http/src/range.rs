@@ -1,6 +1,6 @@
 //! The `Range` request header for a single byte range (RFC 9110 14.1-14.2).
 
-use crate::util::{eq_ic, list, trim_ows};
+use crate::util::{eq_ic, find, list, parse_dec, split_once, sub, trim_ows};
 
 /// What to send in answer to a `Range` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,18 +21,7 @@ pub enum RangeDecision {
 /// Parses `1*DIGIT`, saturating at u64::MAX: a position too big for 64 bits is
 /// simply "past any end", which is what saturation gives.
 fn pos(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &b in s {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v.saturating_mul(10).saturating_add(d as u64);
-    }
-    Some(v)
+    parse_dec(s, true)
 }
 
 /// Decides how to answer `Range: value` for a representation of `len` bytes.
@@ -56,18 +45,18 @@ pub fn decide(value: &[u8], len: u64) -> RangeDecision {
 }
 
 fn spec(value: &[u8], len: u64) -> Option<RangeDecision> {
-    let value = trim_ows(value);
-    let (unit, set) = value.split_at_checked(value.iter().position(|&b| b == b'=')?)?;
-    if !eq_ic(trim_ows(unit), b"bytes") {
+    // No '=' leaves an empty set, which has no range-spec: ignored.
+    let (unit, set) = split_once(trim_ows(value), b'=');
+    if !eq_ic(trim_ows(unit), b"bytes") || len == 0 {
         return None;
     }
-    let mut specs = list(set.get(1..)?);
+    let mut specs = list(set);
     let spec = specs.next()?;
-    if specs.next().is_some() || len == 0 {
+    if specs.next().is_some() {
         return None;
     }
-    let dash = spec.iter().position(|&b| b == b'-')?;
-    let (first, last) = (spec.get(..dash)?, spec.get(dash + 1..)?);
+    let dash = find(spec, b'-')?;
+    let (first, last) = (sub(spec, 0, dash), sub(spec, dash + 1, spec.len()));
     let last_byte = len - 1;
     if first.is_empty() {
         // suffix-range: the last n bytes.

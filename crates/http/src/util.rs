@@ -209,6 +209,13 @@ pub(crate) fn has(s: &[u8], c: u8) -> bool {
 /// Parses `1*DIGIT` into a u64. `None` for an empty string, any non-digit byte,
 /// or a value that does not fit in 64 bits.
 pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
+    parse_dec(s, false)
+}
+
+/// The one decimal parser: `1*DIGIT`, `None` for an empty string or a
+/// non-digit byte. A value past u64::MAX is `None`, or u64::MAX if `saturate`.
+#[inline(never)]
+pub(crate) fn parse_dec(s: &[u8], saturate: bool) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
@@ -218,7 +225,11 @@ pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
         if d > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(d as u64)?;
+        v = match v.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+            Some(v) => v,
+            None if saturate => u64::MAX,
+            None => return None,
+        };
     }
     Some(v)
 }
