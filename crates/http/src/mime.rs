@@ -6,7 +6,7 @@
 //! cheaper than the `open` + `sendfile` that follow it. The most requested
 //! types come first.
 
-use crate::util::eq_ic;
+use crate::util::{split_once, sub, word_index};
 
 /// The type for unknown extensions: RFC 9110 8.3 says a recipient may treat
 /// data of unknown type as `application/octet-stream`, and browsers then
@@ -102,21 +102,28 @@ const TABLE: &str = concat!(
 /// `.` of the last segment, ASCII case-insensitive), or [`DEFAULT`]. A
 /// dot-file like `.bashrc` has no extension.
 pub fn from_path(path: &[u8]) -> &'static [u8] {
-    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-    let ext = match name.iter().rposition(|&b| b == b'.') {
-        Some(0) | None => return DEFAULT,
-        Some(dot) => name.get(dot + 1..).unwrap_or(&[]),
-    };
-    if ext.is_empty() {
+    // The last '.' after the last '/', unless it starts the name.
+    let mut name = 0;
+    let mut dot = 0;
+    for (i, &b) in path.iter().enumerate() {
+        if b == b'/' {
+            name = i + 1;
+        } else if b == b'.' {
+            dot = i + 1;
+        }
+    }
+    if dot <= name + 1 {
         return DEFAULT;
     }
-    for record in TABLE.as_bytes().split(|&b| b == b'\n') {
-        let colon = record.iter().position(|&b| b == b':').unwrap_or(0);
-        if let Some((exts, [_, ty @ ..])) = record.split_at_checked(colon) {
-            if exts.split(|&b| b == b' ').any(|e| eq_ic(e, ext)) {
-                return ty;
-            }
+    let ext = sub(path, dot, path.len());
+    let mut rest = TABLE.as_bytes();
+    while !rest.is_empty() {
+        let (record, tail) = split_once(rest, b'\n');
+        let (exts, ty) = split_once(record, b':');
+        if word_index(exts, b' ', ext, true).is_some() {
+            return ty;
         }
+        rest = tail;
     }
     DEFAULT
 }
