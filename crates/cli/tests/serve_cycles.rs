@@ -30,13 +30,16 @@ struct Serve {
 
 impl Serve {
     fn start(w: &World, port: u16, idle: &str, args: &[&str]) -> Serve {
-        let mut child = w
-            .mote()
-            .arg("serve")
-            .arg(w.image())
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--idle", idle])
-            .arg("--")
-            .args(args)
+        Serve::start_image(w, &w.image(), port, idle, args)
+    }
+
+    fn start_image(w: &World, image: &std::path::Path, port: u16, idle: &str, args: &[&str]) -> Serve {
+        let mut cmd = w.mote();
+        cmd.arg("serve").arg(image).args(["--listen", &format!("127.0.0.1:{port}"), "--idle", idle]);
+        if !args.is_empty() {
+            cmd.arg("--").args(args);
+        }
+        let mut child = cmd
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -92,7 +95,37 @@ fn zero_failed_requests_across_start_stop_cycles() {
     let w = World::new();
     let port = free_port();
     let serve = Serve::start(&w, port, "300ms", &["serve"]);
+    std::thread::sleep(Duration::from_millis(100));
     assert_eq!(serve.count("started"), 0, "a container started before any connection");
+    cycles(&serve, port);
+}
+
+/// The same with the real server: mote-httpd packed by `mote pack` (the one embedded
+/// in mote), socket-activated, stopped gracefully by SIGTERM.
+///
+/// Ignored for now: mote-httpd, on SIGTERM, closes every connection that has no bytes
+/// read yet, including ones it accepted in the same epoll batch whose request is
+/// already waiting in the socket: the client gets an empty reply (seen here about one
+/// run in three). Run it with `cargo test -p mote --test serve_cycles -- --ignored`.
+#[test]
+#[ignore = "mote-httpd drops freshly accepted connections on SIGTERM (crates/httpd/src/server.rs, TOK_SIGNAL)"]
+fn mote_httpd_zero_failed_requests_across_start_stop_cycles() {
+    let w = World::new();
+    let site = w.tmp.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("index.html"), "hello from mote-httpd\n").unwrap();
+    let image = w.tmp.path().join("httpd.oci");
+    let out = Command::new(MOTE).arg("pack").arg("--site").arg(&site).arg("-o").arg(&image).output().unwrap();
+    assert!(out.status.success(), "mote pack: {}", String::from_utf8_lossy(&out.stderr));
+    let port = free_port();
+    let serve = Serve::start_image(&w, &image, port, "300ms", &[]);
+    let body = curl(port).unwrap();
+    assert!(body.starts_with("hello from mote-httpd\n"), "{body:?}");
+    serve.wait_for("stopped the container", 1);
+    cycles(&serve, port);
+}
+
+fn cycles(serve: &Serve, port: u16) {
 
     let failures = Arc::new(Mutex::new(Vec::new()));
     let ok = Arc::new(AtomicUsize::new(0));
@@ -150,7 +183,8 @@ fn zero_failed_requests_across_start_stop_cycles() {
     assert!(failures.is_empty(), "{} failed requests: {failures:?}\nlog: {:?}", failures.len(), serve.log.lock().unwrap());
     assert!(ok.load(Ordering::SeqCst) >= 120);
     assert!(serve.count("started the container") >= 4, "{:?}", serve.log.lock().unwrap());
-    assert!(serve.count("stopped the container") >= 4);
+    assert!(serve.count("stopped the container (exit status 0)") >= 4, "{:?}", serve.log.lock().unwrap());
+    assert_eq!(serve.count("killed by signal"), 0, "a container had to be killed: {:?}", serve.log.lock().unwrap());
     assert_eq!(serve.count("exited by itself"), 0, "{:?}", serve.log.lock().unwrap());
 }
 
@@ -165,7 +199,8 @@ fn the_first_request_after_idle_is_answered() {
         let body = curl(port).unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert!(body.starts_with("probe 1\n"), "{body:?}");
         eprintln!("round {round}: first response after {:?}", t0.elapsed());
-        assert_eq!(serve.count("started the container"), round);
+        serve.wait_for("started the container", round);
+        assert_eq!(serve.count("started the container"), round, "{:?}", serve.log.lock().unwrap());
         serve.wait_for("stopped the container", round);
     }
     // SIGTERM to mote serve: exits cleanly, nothing left listening.
