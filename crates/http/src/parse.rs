@@ -492,36 +492,44 @@ impl<'b> Framing<'b> {
     /// Takes one header field into account, refusing it if it makes the
     /// request's framing ambiguous.
     fn field(&mut self, h: Header<'b>, version: Version) -> Result<(), Fail> {
-        let (name, value) = (h.name, h.value);
-        if eq_ic(name, b"host") {
-            if self.host.is_some() {
-                return Err(Fail::DupHost);
+        let value = h.value;
+        match word_index(b"host content-length transfer-encoding connection", b' ', h.name, true) {
+            Some(0) => {
+                if self.host.is_some() {
+                    return Err(Fail::DupHost);
+                }
+                // RFC 3986 reg-name / IP-literal / port characters only.
+                if span(value, 0, is_host_byte) != value.len() {
+                    return Err(Fail::BadHost);
+                }
+                self.host = Some(value);
             }
-            // RFC 3986 reg-name / IP-literal / port characters only.
-            if span(value, 0, is_host_byte) != value.len() {
-                return Err(Fail::BadHost);
+            Some(1) => {
+                // RFC 9110 8.6 lets a recipient accept "5, 5" or a repeated
+                // equal value; we do not, since disagreeing parsers are how
+                // requests get smuggled. A value past 2^64-1 is treated as
+                // malformed (400), not as too large (413): no real body is
+                // that long.
+                if self.content_length.is_some() {
+                    return Err(Fail::DupCl);
+                }
+                self.content_length = Some(parse_u64(value).ok_or(Fail::BadCl)?);
             }
-            self.host = Some(value);
-        } else if eq_ic(name, b"content-length") {
-            // RFC 9110 8.6 lets a recipient accept "5, 5" or a repeated equal
-            // value; we do not, since disagreeing parsers are how requests get
-            // smuggled. A value past 2^64-1 is treated as malformed (400),
-            // not as too large (413): no real body is that long.
-            if self.content_length.is_some() {
-                return Err(Fail::DupCl);
+            Some(2) => {
+                if version == Version::Http10 {
+                    // RFC 9112 6.1: HTTP/1.0 has no chunked; the framing is
+                    // untrustworthy.
+                    return Err(Fail::TeHttp10);
+                }
+                self.te.add(value)?;
             }
-            self.content_length = Some(parse_u64(value).ok_or(Fail::BadCl)?);
-        } else if eq_ic(name, b"transfer-encoding") {
-            if version == Version::Http10 {
-                // RFC 9112 6.1: HTTP/1.0 has no chunked; the framing is untrustworthy.
-                return Err(Fail::TeHttp10);
+            Some(_) => {
+                for token in list(value) {
+                    self.close |= eq_ic(token, b"close");
+                    self.keep |= eq_ic(token, b"keep-alive");
+                }
             }
-            self.te.add(value)?;
-        } else if eq_ic(name, b"connection") {
-            for token in list(value) {
-                self.close |= eq_ic(token, b"close");
-                self.keep |= eq_ic(token, b"keep-alive");
-            }
+            None => {}
         }
         if self.te.seen && self.content_length.is_some() {
             // RFC 9112 6.1 permits dropping Content-Length, but the pair is the

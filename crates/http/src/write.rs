@@ -86,9 +86,8 @@ impl<'o> HeadWriter<'o> {
         if !(100..=999).contains(&status) {
             w.failed = true;
         }
-        let mut digits = [0; U64_DIGITS];
         w.put(b"HTTP/1.1 ");
-        w.put(fmt_u64(status as u64, &mut digits));
+        w.put_u64(status as u64);
         w.put(b" ");
         w.put(reason_phrase(status).as_bytes());
         w.put(b"\r\n");
@@ -111,6 +110,13 @@ impl<'o> HeadWriter<'o> {
             }
             None => self.failed = true,
         }
+    }
+
+    /// Appends `v` in decimal.
+    #[inline(never)]
+    fn put_u64(&mut self, v: u64) {
+        let mut digits = [0; U64_DIGITS];
+        self.put(fmt_u64(v, &mut digits));
     }
 
     /// `name: ` after checking the name is a token (RFC 9110 5.1).
@@ -150,11 +156,10 @@ impl<'o> HeadWriter<'o> {
 
     /// Appends `Content-Range: bytes start-end/total` (RFC 9110 14.4).
     pub fn content_range(&mut self, start: u64, end_inclusive: u64, total: u64) -> &mut Self {
-        let mut digits = [0; U64_DIGITS];
         self.put(b"Content-Range: bytes ");
-        self.put(fmt_u64(start, &mut digits));
+        self.put_u64(start);
         self.put(b"-");
-        self.put(fmt_u64(end_inclusive, &mut digits));
+        self.put_u64(end_inclusive);
         self.content_range_total(total)
     }
 
@@ -165,9 +170,8 @@ impl<'o> HeadWriter<'o> {
     }
 
     fn content_range_total(&mut self, total: u64) -> &mut Self {
-        let mut digits = [0; U64_DIGITS];
         self.put(b"/");
-        self.put(fmt_u64(total, &mut digits));
+        self.put_u64(total);
         self.put(b"\r\n");
         self
     }
