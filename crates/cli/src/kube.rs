@@ -52,7 +52,8 @@ pub fn manifest(args: &Args) -> Result<String> {
     if args.port == 0 || args.service_port == 0 {
         bail!("port 0 is not a port: give --port/--service-port a value from 1 to 65535");
     }
-    let (image, port, replicas, service_port) = (&args.image, args.port, args.replicas, args.service_port);
+    let (image, port, replicas, service_port) =
+        (&args.image, args.port, args.replicas, args.service_port);
     let uid = NONROOT_UID;
     // Only a non-default port needs arguments; otherwise the image's own command runs.
     let container_args = if port == DEFAULT_PORT {
@@ -173,7 +174,9 @@ spec:
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if !ok {
@@ -189,10 +192,16 @@ fn check_image_ref(image: &str) -> Result<()> {
     if image.is_empty() {
         bail!("the image reference is empty: give one like registry.example.com/site:1.0");
     }
-    if let Some(c) = image.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '#')) {
+    if let Some(c) = image
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '#'))
+    {
         bail!("image reference {image:?} contains {c:?}, which no image reference can: give one like registry.example.com/site:1.0");
     }
-    if image.starts_with("oci:") || image.starts_with("oci-archive:") || image.starts_with("docker-archive:") {
+    if image.starts_with("oci:")
+        || image.starts_with("oci-archive:")
+        || image.starts_with("docker-archive:")
+    {
         bail!(
             "{image:?} is a local file, which a cluster cannot pull: push it to a registry first \
              (`mote push`) and give the registry reference"
@@ -208,7 +217,13 @@ fn name_from_image(image: &str) -> Result<String> {
     let repo = last.split(':').next().unwrap_or(last);
     let mut name: String = repo
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     name.truncate(63);
     let name = name.trim_matches('-').to_string();
@@ -223,12 +238,21 @@ mod tests {
     use super::*;
 
     fn args(image: &str) -> Args {
-        Args { image: image.into(), name: None, replicas: 2, port: DEFAULT_PORT, service_port: 80 }
+        Args {
+            image: image.into(),
+            name: None,
+            replicas: 2,
+            port: DEFAULT_PORT,
+            service_port: 80,
+        }
     }
 
     #[test]
     fn names_come_from_the_repository_part() {
-        assert_eq!(name_from_image("localhost:5000/team/My_Site:1.0").unwrap(), "my-site");
+        assert_eq!(
+            name_from_image("localhost:5000/team/My_Site:1.0").unwrap(),
+            "my-site"
+        );
         assert_eq!(name_from_image("site@sha256:abcd").unwrap(), "site");
         assert_eq!(name_from_image("a/b/c").unwrap(), "c");
         assert!(name_from_image("reg/___:1").is_err());
@@ -240,9 +264,13 @@ mod tests {
         a.name = Some("Bad_Name".into());
         let e = manifest(&a).unwrap_err().to_string();
         assert!(e.contains("\"Bad_Name\""), "{e}");
-        let e = manifest(&args("site:1\"\nkind: Secret")).unwrap_err().to_string();
+        let e = manifest(&args("site:1\"\nkind: Secret"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("contains"), "{e}");
-        let e = manifest(&args("oci-archive:img.tar")).unwrap_err().to_string();
+        let e = manifest(&args("oci-archive:img.tar"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("push it"), "{e}");
     }
 

@@ -1,8 +1,932 @@
-//! `mote up` (being written).
+//! `mote up [SITE_DIR]`: pack mote-httpd with a site, run it in a container, say where
+//! it is and how fast it came up, and remove everything again on Ctrl-C.
+//!
+//! Runtimes, first found wins unless `--runtime` names one:
+//!
+//! - `podman`: `podman load` of the OCI archive, `podman run -d --read-only` with a
+//!   published port;
+//! - `crun`, `runc`: an OCI bundle made here from the unpacked image, host network;
+//! - `unshare`: no container runtime at all. The server becomes PID 1 of fresh PID,
+//!   mount, UTS and IPC namespaces (plus a user namespace when not root), made with the
+//!   unshare(2), mount(2) and chroot(2) system calls: the unpacked image, bind-mounted
+//!   read-only, is its root; it runs as uid 65532 without capabilities, with
+//!   no_new_privs, and dies with mote (PR_SET_PDEATHSIG).
+//!
+//! Everything `up` creates lives in one temporary directory and one container name;
+//! a [`Session`] owns both and removes them when dropped, whatever the exit path.
 
-#[derive(clap::Args)]
-pub struct Args {}
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`mote up` is not implemented yet")
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use mote_oci::spec::{is_index, is_manifest, ImageConfig, Index, Manifest};
+use mote_oci::{Compression, Digest};
+
+/// The example site served when no folder is given.
+const BUNDLED_SITE: &[(&str, &[u8])] = &[
+    ("index.html", include_bytes!("../site/index.html")),
+    ("style.css", include_bytes!("../site/style.css")),
+    ("mote.svg", include_bytes!("../site/mote.svg")),
+];
+
+/// The port mote-httpd listens on inside a container with its own network.
+const CONTAINER_PORT: u16 = 8080;
+/// The health endpoint polled for readiness (mote-httpd answers it from memory).
+const HEALTH_PATH: &str = "/healthz";
+/// How long the first 200 may take. Cold starts measure 2–120 ms; podman's first
+/// run on a machine also sets up its network, which can take seconds.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// The user the server runs as (the image's default, distroless "nonroot").
+const NONROOT: &str = "65532:65532";
+/// An unpacked layer may not exceed this: an image for `up` is a few kB, and a
+/// bigger one means the wrong file was given.
+const MAX_LAYER_BYTES: u64 = 1 << 30;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Folder to serve (default: a small example site built into mote)
+    #[arg(value_name = "SITE_DIR")]
+    pub site: Option<PathBuf>,
+    /// Port to serve on
+    #[arg(long, short = 'p', default_value_t = 8080)]
+    pub port: u16,
+    /// Address to serve on (0.0.0.0 for every interface)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Container runtime (default: the first installed of podman, crun, runc; else unshare)
+    #[arg(long, value_enum)]
+    pub runtime: Option<Runtime>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    Podman,
+    Crun,
+    Runc,
+    /// No runtime: fresh namespaces via unshare(1), chroot into the unpacked image
+    Unshare,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Podman => "podman",
+            Runtime::Crun => "crun",
+            Runtime::Runc => "runc",
+            Runtime::Unshare => "unshare",
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handlers")?;
+    }
+
+    let runtime = match args.runtime {
+        Some(Runtime::Unshare) => Runtime::Unshare,
+        Some(r) => {
+            find_tool(r.name()).with_context(|| {
+                format!(
+                    "--runtime {0} needs `{0}`, which is not on PATH: install it (apt-get install {0}) or pick another runtime (podman, crun, runc, unshare)",
+                    r.name()
+                )
+            })?;
+            r
+        }
+        None => [Runtime::Podman, Runtime::Crun, Runtime::Runc]
+            .into_iter()
+            .find(|r| find_tool(r.name()).is_some())
+            .unwrap_or(Runtime::Unshare),
+    };
+    if args.port == 0 {
+        bail!("--port 0 is not a port: give one from 1 to 65535, e.g. --port 8080");
+    }
+    // Fail early, before packing, when the port is taken.
+    let addr = SocketAddr::new(args.bind, args.port);
+    drop(TcpListener::bind(addr).with_context(|| {
+        format!(
+            "cannot serve on {addr}: the address is in use or not ours; pick another with --port"
+        )
+    })?);
+    let site_label = match &args.site {
+        Some(dir) => {
+            if !dir.is_dir() {
+                bail!("{} is not a folder: give the folder that holds your site (index.html and the rest)", dir.display());
+            }
+            dir.display().to_string()
+        }
+        None => "the example site built into mote".to_string(),
+    };
+
+    let mut session = Session::new(runtime)?;
+    let site_dir = match &args.site {
+        Some(dir) => dir.clone(),
+        None => {
+            let d = session.dir.join("site");
+            fs::create_dir(&d)?;
+            for (name, bytes) in BUNDLED_SITE {
+                fs::write(d.join(name), bytes)?;
+            }
+            d
+        }
+    };
+
+    // Pack: the same code as `mote pack`, for this machine's architecture only.
+    let arch = host_arch()?;
+    let (format, out) = match runtime {
+        Runtime::Podman => ("oci-archive", session.dir.join("image.oci.tar")),
+        _ => ("oci", session.dir.join("image.oci")),
+    };
+    let tag = format!("mote-up-{}", session.id);
+    let t_pack = Instant::now();
+    let pack_args = PackCli::try_parse_from([
+        "pack".as_ref(),
+        "--site".as_ref(),
+        site_dir.as_os_str(),
+        "--format".as_ref(),
+        format.as_ref(),
+        "--arch".as_ref(),
+        arch.as_ref(),
+        "--tag".as_ref(),
+        tag.as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ] as [&std::ffi::OsStr; 11])
+    .context("internal error: pack arguments")?
+    .args;
+    let packed = crate::pack::pack(&pack_args)?;
+    let pack_time = t_pack.elapsed();
+    let binary_size = crate::pack::EMBEDDED_HTTPD
+        .iter()
+        .find(|(a, _)| *a == arch)
+        .map(|(_, b)| b.len())
+        .with_context(|| format!("this mote carries no mote-httpd for {arch}"))?;
+
+    // Run, then poll /healthz until 200.
+    let listen = SocketAddr::new(args.bind, args.port);
+    let start = Instant::now();
+    match runtime {
+        Runtime::Podman => session.start_podman(&out, listen)?,
+        Runtime::Crun | Runtime::Runc => {
+            let (rootfs, config) = unpack(&out, &session.dir.join("bundle"))?;
+            session.start_oci(&rootfs, &config, listen)?
+        }
+        Runtime::Unshare => {
+            let (rootfs, config) = unpack(&out, &session.dir.join("bundle"))?;
+            session.start_unshare(&rootfs, &config, listen)?
+        }
+    }
+    let probe = SocketAddr::new(
+        if args.bind.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            args.bind
+        },
+        args.port,
+    );
+    let ready = loop {
+        if stop.load(Ordering::Relaxed) {
+            eprintln!("mote: interrupted before the server answered; cleaning up");
+            return Ok(());
+        }
+        if let Ok(200) = http_status(probe, HEALTH_PATH) {
+            break start.elapsed();
+        }
+        if let Some(why) = session.exited() {
+            bail!("the server stopped before answering: {why}");
+        }
+        if start.elapsed() > READY_DEADLINE {
+            bail!(
+                "no HTTP 200 from http://{probe}{HEALTH_PATH} within {READY_DEADLINE:?} under {}",
+                runtime.name()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+
+    let host = if args.bind.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        fmt_host(args.bind)
+    };
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "mote: serving {site_label}")?;
+    writeln!(o, "  url          http://{host}:{}/", args.port)?;
+    writeln!(o, "  runtime      {}", session.describe())?;
+    writeln!(o, "  mote-httpd   {} bytes", group(binary_size as u64))?;
+    writeln!(
+        o,
+        "  image        {} bytes ({format}, packed in {:.0} ms)",
+        group(packed.size),
+        pack_time.as_secs_f64() * 1e3
+    )?;
+    writeln!(
+        o,
+        "  first 200    {:.1} ms after start",
+        ready.as_secs_f64() * 1e3
+    )?;
+    if let Some(pid) = session.server_pid() {
+        writeln!(o, "  server pid   {pid}")?;
+    }
+    writeln!(o, "  state        {}", session.dir.display())?;
+    writeln!(
+        o,
+        "Ctrl-C stops the server and removes the container and the state folder."
+    )?;
+    if let (Runtime::Podman, Some(c)) = (runtime, &session.container) {
+        writeln!(o, "Access log: podman logs -f {c}")?;
+    }
+    o.flush()?;
+    drop(o);
+
+    // The server's output (its access log) goes to a file in the state folder; echo
+    // what it appends.
+    let mut log = LogFollower::new(session.dir.join("runtime.log"));
+    let mut last_check = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        log.copy_new(&mut std::io::stdout());
+        // Asking podman costs a process; ask once a second.
+        if last_check.elapsed() >= Duration::from_secs(1) {
+            last_check = Instant::now();
+            if let Some(why) = session.exited() {
+                bail!("the server stopped: {why}");
+            }
+        }
+    }
+    eprintln!("mote: stopping");
+    session.stop();
+    eprintln!("mote: stopped and cleaned up");
+    Ok(())
+}
+
+/// Copies what is appended to a file, from its start.
+struct LogFollower {
+    path: PathBuf,
+    pos: u64,
+}
+
+impl LogFollower {
+    fn new(path: PathBuf) -> LogFollower {
+        LogFollower { path, pos: 0 }
+    }
+
+    fn copy_new(&mut self, out: &mut impl Write) {
+        use std::io::{Seek, SeekFrom};
+        let Ok(mut f) = fs::File::open(&self.path) else { return };
+        if f.seek(SeekFrom::Start(self.pos)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if let Ok(n) = f.read_to_end(&mut buf) {
+            self.pos += n as u64;
+            let _ = out.write_all(&buf);
+            let _ = out.flush();
+        }
+    }
+}
+
+/// `mote pack`'s own argument parser, so `up` packs exactly as `pack` would.
+#[derive(Parser)]
+struct PackCli {
+    #[command(flatten)]
+    args: crate::pack::Args,
+}
+
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        // runc lives in /usr/sbin, which a non-login root shell may lack.
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn host_arch() -> Result<&'static str> {
+    Ok(match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => bail!("mote up runs mote-httpd for amd64 and arm64; this machine is {other}"),
+    })
+}
+
+fn fmt_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// 12345 → "12,345"
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The status code of one GET, on a fresh connection.
+fn http_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head)?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|_| head.starts_with(b"HTTP/1."))
+        .ok_or_else(|| std::io::Error::other("not an HTTP response"))
+}
+
+/// The unpacked image: the root file system and the process settings from its config.
+struct ProcessConfig {
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+}
+
+/// Unpacks the layout's image for this machine into `bundle/rootfs`, verifying every
+/// blob's digest. Returns the rootfs path and the process settings.
+fn unpack(layout: &Path, bundle: &Path) -> Result<(PathBuf, ProcessConfig)> {
+    let arch = host_arch()?;
+    let blob = |d: &Digest| -> Result<Vec<u8>> {
+        let s = d.to_string();
+        let (alg, hex) = s
+            .split_once(':')
+            .with_context(|| format!("bad digest {s}"))?;
+        let path = layout.join("blobs").join(alg).join(hex);
+        let bytes =
+            fs::read(&path).with_context(|| format!("cannot read blob {}", path.display()))?;
+        if Digest::of(&bytes) != *d {
+            bail!("blob {} does not match its digest", path.display());
+        }
+        Ok(bytes)
+    };
+    let index: Index = serde_json::from_slice(&fs::read(layout.join("index.json"))?)
+        .context("index.json is not an OCI index")?;
+    let mut queue = index.manifests.clone();
+    let mut manifest: Option<Manifest> = None;
+    while let Some(d) = queue.pop() {
+        if is_index(&d.media_type) {
+            let nested: Index = serde_json::from_slice(&blob(&d.digest)?)?;
+            queue.extend(nested.manifests);
+        } else if is_manifest(&d.media_type)
+            && d.platform
+                .as_ref()
+                .is_none_or(|p| p.architecture == arch && p.os == "linux")
+        {
+            manifest = Some(serde_json::from_slice(&blob(&d.digest)?)?);
+            break;
+        }
+    }
+    let manifest = manifest.with_context(|| format!("the image has no linux/{arch} manifest"))?;
+    let config: ImageConfig = serde_json::from_slice(&blob(&manifest.config.digest)?)
+        .context("the image config is not valid")?;
+    let rootfs = bundle.join("rootfs");
+    fs::create_dir_all(&rootfs)?;
+    for layer in &manifest.layers {
+        let tar = Compression::from_media_type(&layer.media_type)?
+            .decompress(&blob(&layer.digest)?, MAX_LAYER_BYTES)?;
+        let mut archive = tar::Archive::new(&tar[..]);
+        for entry in archive.entries()? {
+            let path = entry?.path()?.into_owned();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".wh."))
+            {
+                bail!(
+                    "layer {} has whiteout {}: mote up runs single-layer mote images only",
+                    layer.digest,
+                    path.display()
+                );
+            }
+        }
+        let mut archive = tar::Archive::new(&tar[..]);
+        archive.set_preserve_permissions(true);
+        archive
+            .unpack(&rootfs)
+            .with_context(|| format!("cannot unpack layer {}", layer.digest))?;
+    }
+    let cc = config.config.unwrap_or_default();
+    let mut args: Vec<String> = cc.entrypoint.unwrap_or_default();
+    args.extend(cc.cmd.unwrap_or_default());
+    if args.is_empty() {
+        bail!("the image config has neither Entrypoint nor Cmd: nothing to run");
+    }
+    let env = cc.env.unwrap_or_else(|| vec!["PATH=/".to_string()]);
+    Ok((
+        rootfs,
+        ProcessConfig {
+            args,
+            env,
+            cwd: cc.working_dir.unwrap_or_else(|| "/".to_string()),
+        },
+    ))
+}
+
+/// What `up` started, and how to take it down again.
+struct Session {
+    runtime: Runtime,
+    /// The runtime's executable (none for the namespace fallback).
+    tool: PathBuf,
+    /// Unique per run: names the container and the image tag.
+    id: String,
+    /// Temporary folder: site copy, image, bundle, logs.
+    dir: PathBuf,
+    container: Option<String>,
+    podman_image: Option<String>,
+    child: Option<Child>,
+    stopped: bool,
+}
+
+impl Session {
+    fn new(runtime: Runtime) -> Result<Session> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let id = format!("{}-{:05x}", std::process::id(), nanos >> 12);
+        let dir = std::env::temp_dir().join(format!("mote-up-{id}"));
+        fs::create_dir(&dir)
+            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+        let tool = match runtime {
+            Runtime::Unshare => PathBuf::new(),
+            r => find_tool(r.name()).with_context(|| format!("`{}` is not on PATH", r.name()))?,
+        };
+        Ok(Session {
+            runtime,
+            tool,
+            id,
+            dir,
+            container: None,
+            podman_image: None,
+            child: None,
+            stopped: false,
+        })
+    }
+
+    fn describe(&self) -> String {
+        let what = match self.runtime {
+            Runtime::Podman => "published port",
+            Runtime::Crun | Runtime::Runc => "OCI bundle, host network",
+            Runtime::Unshare => "no runtime: pid/mount/uts/ipc namespaces, chroot, host network",
+        };
+        let name = self
+            .container
+            .as_deref()
+            .map(|c| format!(", container {c}"))
+            .unwrap_or_default();
+        format!(
+            "{} ({what}; read-only root, uid 65532{name})",
+            self.runtime.name()
+        )
+    }
+
+    fn log_file(&self) -> Result<fs::File> {
+        Ok(fs::File::create(self.dir.join("runtime.log"))?)
+    }
+
+    fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.dir.join("runtime.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    fn start_podman(&mut self, archive: &Path, listen: SocketAddr) -> Result<()> {
+        let out = quiet(Command::new(&self.tool).arg("load").arg("-i").arg(archive))?;
+        let name = out
+            .lines()
+            .find_map(|l| {
+                l.split_once(": ")
+                    .filter(|(k, _)| k.starts_with("Loaded image"))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .with_context(|| format!("podman load printed no image name: {out}"))?;
+        self.podman_image = Some(name.clone());
+        let container = format!("mote-up-{}", self.id);
+        quiet(Command::new(&self.tool).args([
+            "run",
+            "-d",
+            "--name",
+            &container,
+            "--read-only",
+            "--user",
+            NONROOT,
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            // podman's default rlimits fail with EPERM on some hosts; these are ample.
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "-p",
+            &format!(
+                "{}:{}:{CONTAINER_PORT}",
+                fmt_host(listen.ip()),
+                listen.port()
+            ),
+            &name,
+        ]))?;
+        self.container = Some(container);
+        Ok(())
+    }
+
+    fn start_oci(
+        &mut self,
+        rootfs: &Path,
+        config: &ProcessConfig,
+        listen: SocketAddr,
+    ) -> Result<()> {
+        let bundle = rootfs.parent().unwrap();
+        let mut args = config.args.clone();
+        args.extend([
+            "--listen".to_string(),
+            format!("{}:{}", fmt_host(listen.ip()), listen.port()),
+        ]);
+        let spec = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": false,
+                "user": { "uid": 65532, "gid": 65532 },
+                "args": args,
+                "env": config.env,
+                "cwd": config.cwd,
+                "capabilities": { "bounding": [], "effective": [], "permitted": [], "inheritable": [], "ambient": [] },
+                "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+                "noNewPrivileges": true
+            },
+            "root": { "path": "rootfs", "readonly": true },
+            "hostname": "mote",
+            "mounts": [
+                { "destination": "/proc", "type": "proc", "source": "proc" },
+                { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "mode=755", "size=64k"] }
+            ],
+            "linux": {
+                // No network namespace: the server binds the host's port directly.
+                "namespaces": [{ "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }],
+                "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            }
+        });
+        fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec_pretty(&spec)?,
+        )?;
+        let container = format!("mote-up-{}", self.id);
+        let tool = self.runtime.name();
+        let log = self.log_file()?;
+        let exe = self.tool.clone();
+        // Own process group: a Ctrl-C in the terminal reaches mote, which stops the
+        // container in order, rather than the runtime directly.
+        let status = Command::new(&exe)
+            .args(["run", "-d", "--bundle"])
+            .arg(bundle)
+            .arg(&container)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .status()
+            .with_context(|| format!("cannot run {tool}"))?;
+        self.container = Some(container);
+        if !status.success() {
+            bail!("{tool} run failed ({status}):\n{}", self.log_tail());
+        }
+        Ok(())
+    }
+
+    /// No runtime: the server becomes PID 1 of fresh PID, mount, UTS and IPC namespaces
+    /// (and a user namespace when we are not root), with the unpacked image bind-mounted
+    /// read-only as its root, as uid 65532 with no capabilities and no_new_privs.
+    fn start_unshare(
+        &mut self,
+        rootfs: &Path,
+        config: &ProcessConfig,
+        listen: SocketAddr,
+    ) -> Result<()> {
+        use rustix::mount::{
+            mount_bind, mount_change, mount_remount, MountFlags, MountPropagationFlags,
+        };
+        use rustix::process::{chdir, chroot, set_parent_process_death_signal, Signal};
+        use rustix::thread::{
+            set_no_new_privs, set_thread_groups, set_thread_res_gid, set_thread_res_uid,
+            unshare_unsafe, UnshareFlags,
+        };
+        use std::os::unix::ffi::OsStrExt;
+
+        let root = rustix::process::geteuid().is_root();
+        if !root {
+            // Map our own uid and gid to root in a new user namespace, which gives this
+            // process the capabilities for the namespaces and mounts below. The server
+            // then runs as our uid, seen from outside.
+            let (uid, gid) = (
+                rustix::process::getuid().as_raw(),
+                rustix::process::getgid().as_raw(),
+            );
+            // SAFETY: USER does not unshare the file descriptor table (the hazard the
+            // function is unsafe for); mote has no other threads at this point.
+            unsafe { unshare_unsafe(UnshareFlags::NEWUSER) }.context("cannot create a user namespace (unprivileged user namespaces disabled?); run as root or install podman, crun or runc")?;
+            fs::write("/proc/self/setgroups", "deny").context("user namespace: setgroups")?;
+            fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
+                .context("user namespace: uid_map")?;
+            fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
+                .context("user namespace: gid_map")?;
+        }
+        // Our next child is created in a new PID namespace, as its PID 1. mote starts
+        // no other process after this one.
+        // SAFETY: NEWPID changes only where later children are created; no fd tables
+        // are unshared.
+        unsafe { unshare_unsafe(UnshareFlags::NEWPID) }.context("cannot create a PID namespace")?;
+
+        let rootfs_c = std::ffi::CString::new(rootfs.as_os_str().as_bytes())?;
+        let empty = std::ffi::CString::default();
+        let mut cmd = Command::new(&config.args[0]);
+        cmd.args(&config.args[1..]);
+        cmd.args([
+            "--listen".to_string(),
+            format!("{}:{}", fmt_host(listen.ip()), listen.port()),
+        ]);
+        cmd.env_clear();
+        for kv in &config.env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        let log = self.log_file()?;
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and makes only raw
+        // system calls through rustix on C strings prepared above: no allocation, no
+        // locks, nothing that is not async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let io = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+                unshare_unsafe(UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC)
+                    .map_err(io)?;
+                // Nothing we mount propagates back to the host.
+                mount_change(
+                    c"/",
+                    MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+                )
+                .map_err(io)?;
+                mount_bind(rootfs_c.as_c_str(), rootfs_c.as_c_str()).map_err(io)?;
+                mount_remount(
+                    rootfs_c.as_c_str(),
+                    MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+                    empty.as_c_str(),
+                )
+                .map_err(io)?;
+                chdir(rootfs_c.as_c_str()).map_err(io)?;
+                chroot(c".").map_err(io)?;
+                chdir(c"/").map_err(io)?;
+                rustix::system::sethostname(b"mote").map_err(io)?;
+                // If mote dies, so does the server.
+                set_parent_process_death_signal(Some(Signal::KILL)).map_err(io)?;
+                if root {
+                    let id = 65532;
+                    set_thread_groups(&[]).map_err(io)?;
+                    let gid = rustix::process::Gid::from_raw(id);
+                    set_thread_res_gid(gid, gid, gid).map_err(io)?;
+                    let uid = rustix::process::Uid::from_raw(id);
+                    // Leaving uid 0 clears every capability.
+                    set_thread_res_uid(uid, uid, uid).map_err(io)?;
+                }
+                set_no_new_privs(true).map_err(io)?;
+                Ok(())
+            });
+        }
+        self.child = Some(
+            cmd.spawn()
+                .with_context(|| format!("cannot start {} in new namespaces", config.args[0]))?,
+        );
+        Ok(())
+    }
+
+    /// The server's process id on this host, for looking at it (RSS, limits).
+    fn server_pid(&self) -> Option<u32> {
+        let c = self.container.as_deref();
+        let out = match self.runtime {
+            Runtime::Unshare => return self.child.as_ref().map(Child::id),
+            Runtime::Podman => Command::new(&self.tool)
+                .args(["inspect", "-f", "{{.State.Pid}}", c?])
+                .output()
+                .ok()?,
+            Runtime::Crun | Runtime::Runc => {
+                let state = Command::new(&self.tool).args(["state", c?]).output().ok()?;
+                let v: serde_json::Value = serde_json::from_slice(&state.stdout).ok()?;
+                return v.get("pid")?.as_u64().map(|p| p as u32);
+            }
+        };
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    }
+
+    /// Why the server is gone, if it is.
+    fn exited(&mut self) -> Option<String> {
+        match self.runtime {
+            Runtime::Unshare => {
+                let child = self.child.as_mut()?;
+                match child.try_wait() {
+                    Ok(Some(status)) => Some(format!(
+                        "the server exited ({status}):\n{}",
+                        self.log_tail()
+                    )),
+                    _ => None,
+                }
+            }
+            Runtime::Crun | Runtime::Runc => {
+                let c = self.container.as_ref()?;
+                let state = Command::new(&self.tool)
+                    .args(["state", c])
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()?;
+                let s = String::from_utf8_lossy(&state.stdout);
+                if s.contains("\"running\"") {
+                    None
+                } else {
+                    Some(format!(
+                        "{} state: {}\n{}",
+                        self.runtime.name(),
+                        s.trim(),
+                        self.log_tail()
+                    ))
+                }
+            }
+            Runtime::Podman => {
+                let c = self.container.as_ref()?;
+                let out = Command::new(&self.tool)
+                    .args(["inspect", "-f", "{{.State.Status}}", c])
+                    .output()
+                    .ok()?;
+                let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if s == "running" {
+                    None
+                } else {
+                    let logs = Command::new(&self.tool)
+                        .args(["logs", "--tail", "15", c])
+                        .output()
+                        .ok();
+                    let logs = logs
+                        .map(|l| {
+                            String::from_utf8_lossy(&l.stdout).into_owned()
+                                + &String::from_utf8_lossy(&l.stderr)
+                        })
+                        .unwrap_or_default();
+                    Some(format!("podman says the container is {s:?}\n{logs}"))
+                }
+            }
+        }
+    }
+
+    /// Stops the server and removes the container, image and state folder. Idempotent;
+    /// reports what it could not remove.
+    fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        let warn = |what: &str, r: std::io::Result<std::process::Output>| match r {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "mote: {what} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => eprintln!("mote: {what} failed: {e}"),
+        };
+        match self.runtime {
+            Runtime::Podman => {
+                if let Some(c) = &self.container {
+                    warn(
+                        &format!("podman rm {c}"),
+                        Command::new(&self.tool)
+                            .args(["rm", "-f", "-t", "5", c])
+                            .output(),
+                    );
+                }
+                if let Some(i) = &self.podman_image {
+                    warn(
+                        &format!("podman rmi {i}"),
+                        Command::new(&self.tool).args(["rmi", i]).output(),
+                    );
+                }
+            }
+            Runtime::Crun | Runtime::Runc => {
+                if let Some(c) = &self.container {
+                    let tool = &self.tool;
+                    // SIGTERM first: mote-httpd drains its connections and exits.
+                    let _ = Command::new(tool).args(["kill", c, "TERM"]).output();
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while Instant::now() < deadline {
+                        let s = Command::new(tool).args(["state", c]).output();
+                        match s {
+                            Ok(o)
+                                if o.status.success()
+                                    && String::from_utf8_lossy(&o.stdout)
+                                        .contains("\"running\"") =>
+                            {
+                                std::thread::sleep(Duration::from_millis(20))
+                            }
+                            _ => break,
+                        }
+                    }
+                    warn(
+                        &format!("{} delete {c}", self.runtime.name()),
+                        Command::new(tool).args(["delete", "-f", c]).output(),
+                    );
+                }
+            }
+            Runtime::Unshare => {
+                if let Some(child) = &mut self.child {
+                    // SIGTERM lets mote-httpd drain its connections; SIGKILL after 5 s.
+                    if let Ok(None) = child.try_wait() {
+                        let pid = rustix::process::Pid::from_child(child);
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                    }
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            eprintln!("mote: cannot remove {}: {e}", self.dir.display());
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs a command to completion, returning stdout; fails with its stderr.
+fn quiet(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .process_group(0)
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn bundled_site_links_its_own_files() {
+        let index = std::str::from_utf8(BUNDLED_SITE[0].1).unwrap();
+        for (name, _) in &BUNDLED_SITE[1..] {
+            assert!(
+                index.contains(&format!("\"{name}\"")),
+                "index.html does not use {name}"
+            );
+        }
+    }
 }

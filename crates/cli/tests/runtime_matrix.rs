@@ -16,7 +16,11 @@ use std::time::Instant;
 /// Writes an OCI runtime config for a host-network, read-only, non-root container.
 /// (A config from `umoci unpack` has `terminal: true` and runs as root: we write ours.)
 fn write_runtime_config(bundle: &Path, args: &[String]) {
-    let args_json = args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(",");
+    let args_json = args
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let config = format!(
         r#"{{
   "ociVersion": "1.0.2",
@@ -55,7 +59,11 @@ fn oci_runtime(tool: &str, port: u16) {
     let scratch = Scratch::new(&format!("runtime-{tool}"));
     let bundle = scratch.0.join("bundle");
     run(Command::new(&umoci)
-        .args(["unpack", "--image", &format!("{}:{TAG}", image.layout.display())])
+        .args([
+            "unpack",
+            "--image",
+            &format!("{}:{TAG}", image.layout.display()),
+        ])
         .arg(&bundle));
     write_runtime_config(&bundle, &image.port_args(port));
     let id = format!("mote-rt-{tool}-{}", std::process::id());
@@ -74,23 +82,34 @@ fn oci_runtime(tool: &str, port: u16) {
         .status()
         .unwrap();
     let log_text = || std::fs::read_to_string(scratch.0.join("container.log")).unwrap_or_default();
-    assert!(status.success(), "{tool} run failed ({status}): {}", log_text());
-    let t = wait_200(port, "/healthz", start).unwrap_or_else(|e| panic!("{tool}: {e}\nlog: {}", log_text()));
+    assert!(
+        status.success(),
+        "{tool} run failed ({status}): {}",
+        log_text()
+    );
+    let t = wait_200(port, "/healthz", start)
+        .unwrap_or_else(|e| panic!("{tool}: {e}\nlog: {}", log_text()));
     eprintln!("{tool}: first 200 after {:.1} ms", t.as_secs_f64() * 1e3);
     assert_serves_site(tool, port, image);
     let state = run(Command::new(&bin).args(["state", &id]));
-    let pid = json_number(&state, "pid").unwrap_or_else(|| panic!("{tool} state has no pid: {state}"));
+    let pid =
+        json_number(&state, "pid").unwrap_or_else(|| panic!("{tool} state has no pid: {state}"));
     assert_sandboxed(tool, pid);
     run(Command::new(&bin).args(["delete", "-f", &id]));
     let list = run(Command::new(&bin).arg("list"));
-    assert!(!list.contains(&id), "{tool}: container {id} still listed after delete: {list}");
+    assert!(
+        !list.contains(&id),
+        "{tool}: container {id} still listed after delete: {list}"
+    );
 }
 
 /// `"key": 123` → 123, for the one number we need from runtime state JSON.
 fn json_number(json: &str, key: &str) -> Option<u32> {
     let at = json.find(&format!("\"{key}\""))? + key.len() + 2;
     let rest = json[at..].trim_start().strip_prefix(':')?.trim_start();
-    rest[..rest.find(|c: char| !c.is_ascii_digit())?].parse().ok()
+    rest[..rest.find(|c: char| !c.is_ascii_digit())?]
+        .parse()
+        .ok()
 }
 
 #[test]
@@ -109,11 +128,18 @@ fn podman_serves_site() {
     let podman = require_tool("podman");
     let image = test_image();
     let port = 18103;
-    let loaded = run(Command::new(&podman).arg("load").arg("-i").arg(&image.oci_archive));
+    let loaded = run(Command::new(&podman)
+        .arg("load")
+        .arg("-i")
+        .arg(&image.oci_archive));
     // "Loaded image: NAME" (podman 4) or "Loaded image(s): NAME"
     let name = loaded
         .lines()
-        .find_map(|l| l.split_once(": ").filter(|(k, _)| k.starts_with("Loaded image")).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.split_once(": ")
+                .filter(|(k, _)| k.starts_with("Loaded image"))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| panic!("podman load printed no image name: {loaded}"));
     let ctr = format!("mote-rt-podman-{}", std::process::id());
     let _cleanup = Cleanup(|| {
@@ -122,23 +148,44 @@ fn podman_serves_site() {
     });
     let start = Instant::now();
     run(Command::new(&podman).args([
-        "run", "-d", "--name", &ctr, "--read-only", "--user", "65532:65532",
+        "run",
+        "-d",
+        "--name",
+        &ctr,
+        "--read-only",
+        "--user",
+        "65532:65532",
         // The default rlimits fail with EPERM on these machines (ENVIRONMENT.md trap 2).
-        "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-        "-p", &format!("127.0.0.1:{port}:8080"), &name,
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        &name,
     ]));
     let t = wait_200(port, "/healthz", start).unwrap_or_else(|e| {
         let logs = output(Command::new(&podman).args(["logs", &ctr]));
-        panic!("podman: {e}\nlogs: {}", String::from_utf8_lossy(&logs.stderr))
+        panic!(
+            "podman: {e}\nlogs: {}",
+            String::from_utf8_lossy(&logs.stderr)
+        )
     });
     eprintln!("podman: first 200 after {:.1} ms", t.as_secs_f64() * 1e3);
     assert_serves_site("podman", port, image);
-    let pid: u32 = run(Command::new(&podman).args(["inspect", "-f", "{{.State.Pid}}", &ctr])).trim().parse().unwrap();
+    let pid: u32 = run(Command::new(&podman).args(["inspect", "-f", "{{.State.Pid}}", &ctr]))
+        .trim()
+        .parse()
+        .unwrap();
     assert_sandboxed("podman", pid);
     run(Command::new(&podman).args(["rm", "-f", "-t", "0", &ctr]));
     run(Command::new(&podman).args(["rmi", "-f", &name]));
-    let left = run(Command::new(&podman).args(["ps", "-a", "-q", "--filter", &format!("name={ctr}")]));
-    assert!(left.trim().is_empty(), "podman: container {ctr} left behind");
+    let left =
+        run(Command::new(&podman).args(["ps", "-a", "-q", "--filter", &format!("name={ctr}")]));
+    assert!(
+        left.trim().is_empty(),
+        "podman: container {ctr} left behind"
+    );
 }
 
 /// docker: it cannot load OCI archives, so it gets the docker archive.
@@ -162,16 +209,30 @@ fn docker_serves_site() {
     });
     let start = Instant::now();
     run(d().args([
-        "run", "-d", "--name", &ctr, "--read-only", "--user", "65532:65532",
-        "-p", &format!("127.0.0.1:{port}:8080"), &image.docker_ref,
+        "run",
+        "-d",
+        "--name",
+        &ctr,
+        "--read-only",
+        "--user",
+        "65532:65532",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        &image.docker_ref,
     ]));
     let t = wait_200(port, "/healthz", start).unwrap_or_else(|e| {
         let logs = output(d().args(["logs", &ctr]));
-        panic!("docker: {e}\nlogs: {}", String::from_utf8_lossy(&logs.stderr))
+        panic!(
+            "docker: {e}\nlogs: {}",
+            String::from_utf8_lossy(&logs.stderr)
+        )
     });
     eprintln!("docker: first 200 after {:.1} ms", t.as_secs_f64() * 1e3);
     assert_serves_site("docker", port, image);
-    let pid: u32 = run(d().args(["inspect", "-f", "{{.State.Pid}}", &ctr])).trim().parse().unwrap();
+    let pid: u32 = run(d().args(["inspect", "-f", "{{.State.Pid}}", &ctr]))
+        .trim()
+        .parse()
+        .unwrap();
     assert_sandboxed("docker", pid);
     run(d().args(["rm", "-f", &ctr]));
     run(d().args(["rmi", "-f", &image.docker_ref]));
@@ -194,10 +255,15 @@ fn containerd_serves_site() {
     let id = "mote-rt-ctr";
     // Import into a namespace of our own: whatever names the archive gives (its ref
     // annotations, or a digest name with --digests), the image is the only one there.
-    run(c().args(["images", "import", "--digests"]).arg(&image.oci_archive));
+    run(c()
+        .args(["images", "import", "--digests"])
+        .arg(&image.oci_archive));
     let names = run(c().args(["images", "ls", "-q"]));
     let names: Vec<String> = names.lines().map(str::to_string).collect();
-    let name = names.first().cloned().unwrap_or_else(|| panic!("containerd: `ctr images import` created no image"));
+    let name = names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("containerd: `ctr images import` created no image"));
     let _cleanup = Cleanup(|| {
         let _ = output(c().args(["tasks", "rm", "-f", id]));
         let _ = output(c().args(["containers", "rm", id]));
@@ -208,11 +274,22 @@ fn containerd_serves_site() {
     });
     let start = Instant::now();
     let mut cmd = c();
-    cmd.args(["run", "-d", "--net-host", "--read-only", "--null-io", &name, id]);
+    cmd.args([
+        "run",
+        "-d",
+        "--net-host",
+        "--read-only",
+        "--null-io",
+        &name,
+        id,
+    ]);
     cmd.args(image.port_args(port));
     run(&mut cmd);
     let t = wait_200(port, "/healthz", start).unwrap_or_else(|e| panic!("containerd: {e}"));
-    eprintln!("containerd: first 200 after {:.1} ms", t.as_secs_f64() * 1e3);
+    eprintln!(
+        "containerd: first 200 after {:.1} ms",
+        t.as_secs_f64() * 1e3
+    );
     assert_serves_site("containerd", port, image);
     let tasks = run(c().args(["tasks", "ls"]));
     let pid: u32 = tasks

@@ -26,7 +26,9 @@ pub const NONROOT: u32 = 65532;
 /// Panics with an install hint unless `name` is on PATH.
 pub fn require_tool(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]) {
+    for dir in
+        std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+    {
         let p = dir.join(name);
         if p.is_file() {
             return p;
@@ -77,7 +79,8 @@ pub fn run(cmd: &mut Command) -> String {
 /// Runs a command, returning its output whatever the exit status (for clean-up).
 pub fn output(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null());
-    cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
 }
 
 /// One HTTP/1.1 GET to 127.0.0.1:`port` over a fresh connection; returns status and body.
@@ -88,14 +91,20 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
 /// Like [`http_get`], to a "host:port" address.
 pub fn http_get_at(addr: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     use std::net::ToSocketAddrs;
-    let a = addr.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other(format!("cannot resolve {addr}")))?;
+    let a = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("cannot resolve {addr}")))?;
     http_get_addr(a, path)
 }
 
 fn http_get_addr(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);
@@ -103,7 +112,12 @@ fn http_get_addr(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)
         .strip_prefix("HTTP/1.")
         .and_then(|r| r.get(2..5))
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {:?}", &text[..text.len().min(80)])))?;
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "not an HTTP response: {:?}",
+                &text[..text.len().min(80)]
+            ))
+        })?;
     let body = match buf.windows(4).position(|w| w == b"\r\n\r\n") {
         Some(i) => buf[i + 4..].to_vec(),
         None => Vec::new(),
@@ -123,18 +137,25 @@ pub fn wait_200(port: u16, path: &str, start: Instant) -> Result<Duration, Strin
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    Err(format!("no HTTP 200 from 127.0.0.1:{port}{path} within {READY_DEADLINE:?}; last: {last}"))
+    Err(format!(
+        "no HTTP 200 from 127.0.0.1:{port}{path} within {READY_DEADLINE:?}; last: {last}"
+    ))
 }
 
 /// Checks what every runtime must give: /healthz and each site file answer 200 with the
 /// packed bytes.
 pub fn assert_serves_site(runtime: &str, port: u16, image: &TestImage) {
-    let (code, _) = http_get(port, "/healthz").unwrap_or_else(|e| panic!("{runtime}: GET /healthz: {e}"));
+    let (code, _) =
+        http_get(port, "/healthz").unwrap_or_else(|e| panic!("{runtime}: GET /healthz: {e}"));
     assert_eq!(code, 200, "{runtime}: GET /healthz");
     for (name, bytes) in &image.site {
-        let (code, body) = http_get(port, &format!("/{name}")).unwrap_or_else(|e| panic!("{runtime}: GET /{name}: {e}"));
+        let (code, body) = http_get(port, &format!("/{name}"))
+            .unwrap_or_else(|e| panic!("{runtime}: GET /{name}: {e}"));
         assert_eq!(code, 200, "{runtime}: GET /{name}");
-        assert_eq!(&body, bytes, "{runtime}: body of /{name} differs from the packed file");
+        assert_eq!(
+            &body, bytes,
+            "{runtime}: body of /{name} differs from the packed file"
+        );
     }
     let (code, _) = http_get(port, "/no-such-file").unwrap();
     assert_eq!(code, 404, "{runtime}: GET /no-such-file");
@@ -145,7 +166,11 @@ pub fn assert_sandboxed(runtime: &str, pid: u32) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_else(|e| panic!("{runtime}: read /proc/{pid}/status: {e}"));
     let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");
-    let all: Vec<u32> = uids.split_whitespace().skip(1).filter_map(|u| u.parse().ok()).collect();
+    let all: Vec<u32> = uids
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|u| u.parse().ok())
+        .collect();
     assert!(
         all.len() == 4 && all.iter().all(|&u| u == NONROOT),
         "{runtime}: pid {pid} should run as uid {NONROOT}, /proc says {uids:?}"
@@ -155,11 +180,13 @@ pub fn assert_sandboxed(runtime: &str, pid: u32) {
     // The last mount on "/" is the one the process sees.
     let root = mounts
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some("/"))
-        .last()
+        .rfind(|l| l.split(' ').nth(4) == Some("/"))
         .unwrap_or_else(|| panic!("{runtime}: no / in /proc/{pid}/mountinfo"));
     let opts = root.split(' ').nth(5).unwrap_or("");
-    assert!(opts.split(',').any(|o| o == "ro"), "{runtime}: root of pid {pid} is not read-only: {root}");
+    assert!(
+        opts.split(',').any(|o| o == "ro"),
+        "{runtime}: root of pid {pid} is not read-only: {root}"
+    );
 }
 
 /// The image under test: mote-httpd and a small site, as an OCI layout and as OCI and
@@ -178,22 +205,35 @@ pub struct TestImage {
     pub entrypoint: Vec<String>,
 }
 
-pub const TAG: &str = "test";
+/// The tag in the layout (and the name podman gives the loaded OCI archive).
+pub const TAG: &str = "mote-rt-test";
 
 impl TestImage {
     /// Command line that serves the site on `port` (for host-network runtimes, which
     /// cannot map ports and so override the image's arguments).
     pub fn port_args(&self, port: u16) -> Vec<String> {
         let mut a = self.entrypoint.clone();
-        a.extend(["--listen".to_string(), format!("0.0.0.0:{port}"), "--root".to_string(), "/www".to_string()]);
+        a.extend([
+            "--listen".to_string(),
+            format!("0.0.0.0:{port}"),
+            "--root".to_string(),
+            "/www".to_string(),
+        ]);
         a
     }
 }
 
 pub fn site_files() -> Vec<(String, Vec<u8>)> {
     vec![
-        ("index.html".into(), b"<!doctype html><title>mote test</title><h1>hello from a micro-container</h1>\n".to_vec()),
-        ("style.css".into(), b"body{font-family:sans-serif}\n".to_vec()),
+        (
+            "index.html".into(),
+            b"<!doctype html><title>mote test</title><h1>hello from a micro-container</h1>\n"
+                .to_vec(),
+        ),
+        (
+            "style.css".into(),
+            b"body{font-family:sans-serif}\n".to_vec(),
+        ),
     ]
 }
 
@@ -203,7 +243,11 @@ pub fn test_image() -> &'static TestImage {
     IMAGE.get_or_init(|| {
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "{}-image",
-            std::env::current_exe().unwrap().file_name().unwrap().to_string_lossy()
+            std::env::current_exe()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
         ));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
@@ -213,53 +257,37 @@ pub fn test_image() -> &'static TestImage {
         for (name, bytes) in &site {
             std::fs::write(site_dir.join(name), bytes).unwrap();
         }
-        build_busybox_image(base, site_dir, site)
+        build_mote_image(base, site_dir, site)
     })
 }
 
-/// Stand-in image until `mote pack` lands: static busybox httpd as uid 65532 behind a
-/// tiny entry script that takes mote-httpd's `--listen ADDR:PORT --root DIR` flags,
-/// assembled with umoci and converted with skopeo. Serves /healthz as a file.
-fn build_busybox_image(base: PathBuf, site_dir: PathBuf, site: Vec<(String, Vec<u8>)>) -> TestImage {
-    let umoci = require_tool("umoci");
-    let skopeo = require_tool("skopeo");
-    let busybox = require_tool("busybox");
+/// `mote pack --site DIR` (the embedded mote-httpd) in all three formats.
+fn build_mote_image(base: PathBuf, site_dir: PathBuf, site: Vec<(String, Vec<u8>)>) -> TestImage {
+    let mote = env!("CARGO_BIN_EXE_mote");
+    let docker_ref = format!("mote.test/site:{TAG}");
     let layout = base.join("layout");
-    let bundle = base.join("bundle");
-    let img = format!("{}:{TAG}", layout.display());
-    run(Command::new(&umoci).args(["init", "--layout"]).arg(&layout));
-    run(Command::new(&umoci).args(["new", "--image", &img]));
-    run(Command::new(&umoci).args(["unpack", "--image", &img]).arg(&bundle));
-    let rootfs = bundle.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy(&busybox, rootfs.join("bin/busybox")).unwrap();
-    std::fs::write(
-        rootfs.join("entry.sh"),
-        "port=8080 root=/www\nwhile [ $# -gt 0 ]; do case $1 in --listen) port=${2##*:}; shift 2;; --root) root=$2; shift 2;; *) shift;; esac; done\nexec /bin/busybox httpd -f -p $port -h $root\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(rootfs.join("www")).unwrap();
-    for (name, bytes) in &site {
-        std::fs::write(rootfs.join("www").join(name), bytes).unwrap();
-    }
-    std::fs::write(rootfs.join("www/healthz"), b"ok\n").unwrap();
-    let _ = site_dir;
-    run(Command::new(&umoci).args(["repack", "--image", &img]).arg(&bundle));
-    let mut cfg = Command::new(&umoci);
-    cfg.args(["config", "--image", &img, "--config.user", "65532:65532", "--config.exposedports", "8080/tcp"]);
-    for a in ["/bin/busybox", "sh", "/entry.sh"] {
-        cfg.arg(format!("--config.entrypoint={a}"));
-    }
-    for a in ["--listen", "0.0.0.0:8080", "--root", "/www"] {
-        cfg.arg(format!("--config.cmd={a}"));
-    }
-    run(&mut cfg);
-    let _ = std::fs::remove_dir_all(&bundle);
-    let docker_ref = "mote.test/site:test".to_string();
     let oci_archive = base.join("image.oci.tar");
     let docker_archive = base.join("image.docker.tar");
-    run(Command::new(&skopeo).args(["copy", "--quiet", &format!("oci:{img}"), &format!("oci-archive:{}:{docker_ref}", oci_archive.display())]));
-    run(Command::new(&skopeo).args(["copy", "--quiet", &format!("oci:{img}"), &format!("docker-archive:{}:{docker_ref}", docker_archive.display())]));
+    for (format, out) in [
+        ("oci", &layout),
+        ("oci-archive", &oci_archive),
+        ("docker-archive", &docker_archive),
+    ] {
+        run(Command::new(mote)
+            .arg("pack")
+            .arg("--site")
+            .arg(&site_dir)
+            .args([
+                "--arch",
+                "amd64",
+                "--tag",
+                &docker_ref,
+                "--format",
+                format,
+                "-o",
+            ])
+            .arg(out));
+    }
     TestImage {
         dir: base,
         layout,
@@ -267,7 +295,7 @@ fn build_busybox_image(base: PathBuf, site_dir: PathBuf, site: Vec<(String, Vec<
         docker_archive,
         docker_ref,
         site,
-        entrypoint: vec!["/bin/busybox".into(), "sh".into(), "/entry.sh".into()],
+        entrypoint: vec!["/mote-httpd".into()],
     }
 }
 
@@ -276,7 +304,8 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
-        let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+        let p =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         Scratch(p)
