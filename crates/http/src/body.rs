@@ -25,56 +25,122 @@ const fn bad(reason: &'static str) -> Error {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Content-Length body: `remaining` bytes to go.
-    Length,
-    /// Reading chunk-size hex digits (`line` counts digits so far).
-    Size,
-    /// After the size: BWS, then `;` extensions or CR.
-    SizeWs,
-    /// After `;`: BWS, then the first byte of an extension name.
-    ExtName0,
-    /// Inside an extension name (a token).
-    ExtName,
-    /// After a name: BWS, then `=`, `;` or CR.
-    ExtAfterName,
-    /// After `=`: BWS, then a token or a quoted-string.
-    ExtVal0,
-    /// Inside a token value.
-    ExtValTok,
-    /// Inside a quoted-string value.
-    ExtQuoted,
-    /// After a backslash inside a quoted-string.
-    ExtQuotedEsc,
-    /// After a value: BWS, then `;` or CR.
-    ExtAfterVal,
-    /// Expecting the LF of the chunk-size line.
-    SizeLf,
-    /// `remaining` bytes of chunk data to go.
-    Data,
-    /// Expecting the CR after chunk data.
-    DataCr,
-    /// Expecting the LF after chunk data.
-    DataLf,
-    /// At the start of a trailer line (or of the final empty line).
-    TrailerStart,
-    /// Inside a trailer field line, up to CR.
-    Trailer,
-    /// Expecting the LF ending a trailer field line.
-    TrailerLf,
-    /// Expecting the LF of the final empty line.
-    FinalLf,
-    Done,
-    Failed,
+// The skipper's states, as plain bytes: the chunked-framing states are the
+// rows of `NEXT`, in this order, so a state is its own row index.
+/// Reading chunk-size hex digits.
+const SIZE: u8 = 0;
+/// After the size: BWS, then `;` extensions.
+const SIZE_WS: u8 = 1;
+/// After `;`: BWS, then the first byte of an extension name.
+const EXT_NAME0: u8 = 2;
+/// Inside an extension name (a token).
+const EXT_NAME: u8 = 3;
+/// After a name: BWS, then `=`, `;` or CR.
+const EXT_AFTER_NAME: u8 = 4;
+/// After `=`: BWS, then a token or a quoted-string.
+const EXT_VAL0: u8 = 5;
+/// Inside a token value.
+const EXT_VAL_TOK: u8 = 6;
+/// Inside a quoted-string value.
+const EXT_QUOTED: u8 = 7;
+/// After a backslash inside a quoted-string.
+const EXT_QUOTED_ESC: u8 = 8;
+/// After a value: BWS, then `;` or CR.
+const EXT_AFTER_VAL: u8 = 9;
+/// Expecting the LF of the chunk-size line.
+const SIZE_LF: u8 = 10;
+/// Expecting the CR after chunk data.
+const DATA_CR: u8 = 11;
+/// Expecting the LF after chunk data.
+const DATA_LF: u8 = 12;
+/// At the start of a trailer line (or of the final empty line).
+const TRAILER_START: u8 = 13;
+/// Inside a trailer field line, up to CR.
+const TRAILER: u8 = 14;
+/// Expecting the LF ending a trailer field line.
+const TRAILER_LF: u8 = 15;
+/// Expecting the LF of the final empty line.
+const FINAL_LF: u8 = 16;
+/// `remaining` bytes of chunk data to go (not a row: skipped in bulk).
+const DATA: u8 = 17;
+/// Content-Length body: `remaining` bytes to go.
+const LENGTH: u8 = 18;
+const DONE: u8 = 19;
+const FAILED: u8 = 20;
+/// In `NEXT`: the byte is not allowed here.
+const NO: u8 = 0xff;
+
+/// Byte classes, the columns of `NEXT`.
+const HEX: usize = 0; // hex digit (also a tchar)
+const TCHAR: usize = 1; // any other tchar
+const WS: usize = 2; // SP, HTAB
+const SEMI: usize = 3; // ;
+const EQ: usize = 4; // =
+const DQUOTE: usize = 5; // "
+const BSLASH: usize = 6; // \
+const CR: usize = 7;
+const LF: usize = 8;
+const VCHAR: usize = 9; // any other visible byte or obs-text
+const CTL: usize = 10; // NUL, other controls, DEL
+
+fn class(b: u8) -> usize {
+    match b {
+        b';' => SEMI,
+        b'=' => EQ,
+        b'"' => DQUOTE,
+        b'\\' => BSLASH,
+        b'\r' => CR,
+        b'\n' => LF,
+        b' ' | b'\t' => WS,
+        b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => HEX,
+        _ if is_tchar(b) => TCHAR,
+        _ if b >= 0x20 && b != 0x7f => VCHAR,
+        _ => CTL,
+    }
 }
+
+/// The chunked framing as a transition table: `NEXT[state][class]`.
+///
+/// chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+/// (RFC 9112 7.1.1), ext-val = token / quoted-string: checked, not just
+/// skipped, since a parser that skips differently is a smuggling risk. BWS is
+/// only allowed before ";" ("5 \r\n" is invalid); qdtext and quoted-pair take
+/// HTAB, SP, VCHAR and obs-text; trailer lines are field bytes up to CRLF and
+/// may not start with whitespace (obs-fold).
+///
+/// A table rather than a `match` on (state, byte): the match compiled to
+/// jump tables of 8-byte addresses several times the size of these 187 bytes.
+/// The two actions beyond a state change (accumulating the size and choosing
+/// between data and trailer after the size line) are in `step`.
+#[rustfmt::skip]
+const NEXT: [[u8; 11]; 17] = [
+    //  HEX            TCHAR          WS              SEMI       EQ        DQUOTE      BSLASH          CR          LF             VCHAR       CTL
+    [SIZE,          NO,            SIZE_WS,        EXT_NAME0, NO,       NO,         NO,             SIZE_LF,    NO,            NO,         NO], // SIZE
+    [NO,            NO,            SIZE_WS,        EXT_NAME0, NO,       NO,         NO,             NO,         NO,            NO,         NO], // SIZE_WS
+    [EXT_NAME,      EXT_NAME,      EXT_NAME0,      NO,        NO,       NO,         NO,             NO,         NO,            NO,         NO], // EXT_NAME0
+    [EXT_NAME,      EXT_NAME,      EXT_AFTER_NAME, EXT_NAME0, EXT_VAL0, NO,         NO,             SIZE_LF,    NO,            NO,         NO], // EXT_NAME
+    [NO,            NO,            EXT_AFTER_NAME, EXT_NAME0, EXT_VAL0, NO,         NO,             SIZE_LF,    NO,            NO,         NO], // EXT_AFTER_NAME
+    [EXT_VAL_TOK,   EXT_VAL_TOK,   EXT_VAL0,       NO,        NO,       EXT_QUOTED, NO,             NO,         NO,            NO,         NO], // EXT_VAL0
+    [EXT_VAL_TOK,   EXT_VAL_TOK,   EXT_AFTER_VAL,  EXT_NAME0, NO,       NO,         NO,             SIZE_LF,    NO,            NO,         NO], // EXT_VAL_TOK
+    [EXT_QUOTED,    EXT_QUOTED,    EXT_QUOTED,     EXT_QUOTED,EXT_QUOTED,EXT_AFTER_VAL,EXT_QUOTED_ESC,NO,       NO,            EXT_QUOTED, NO], // EXT_QUOTED
+    [EXT_QUOTED,    EXT_QUOTED,    EXT_QUOTED,     EXT_QUOTED,EXT_QUOTED,EXT_QUOTED, EXT_QUOTED,     NO,         NO,            EXT_QUOTED, NO], // EXT_QUOTED_ESC
+    [NO,            NO,            EXT_AFTER_VAL,  EXT_NAME0, NO,       NO,         NO,             SIZE_LF,    NO,            NO,         NO], // EXT_AFTER_VAL
+    [NO,            NO,            NO,             NO,        NO,       NO,         NO,             NO,         DATA,          NO,         NO], // SIZE_LF
+    [NO,            NO,            NO,             NO,        NO,       NO,         NO,             DATA_LF,    NO,            NO,         NO], // DATA_CR
+    [NO,            NO,            NO,             NO,        NO,       NO,         NO,             NO,         SIZE,          NO,         NO], // DATA_LF
+    [TRAILER,       TRAILER,       NO,             TRAILER,   TRAILER,  TRAILER,    TRAILER,        FINAL_LF,   NO,            TRAILER,    NO], // TRAILER_START
+    [TRAILER,       TRAILER,       TRAILER,        TRAILER,   TRAILER,  TRAILER,    TRAILER,        TRAILER_LF, NO,            TRAILER,    NO], // TRAILER
+    [NO,            NO,            NO,             NO,        NO,       NO,         NO,             NO,         TRAILER_START, NO,         NO], // TRAILER_LF
+    [NO,            NO,            NO,             NO,        NO,       NO,         NO,             NO,         DONE,          NO,         NO], // FINAL_LF
+];
 
 /// Incremental discarding of a request body. Sans-I/O.
 #[derive(Debug, Clone)]
 pub struct BodySkipper {
-    state: State,
+    /// One of the state constants above.
+    state: u8,
     /// Bytes left of a Content-Length body or the current chunk; during
-    /// `Size` the chunk size accumulated so far.
+    /// `SIZE` the chunk size accumulated so far.
     remaining: u64,
     /// Bytes of the current chunk-size line, or of the trailer section.
     line: u32,
@@ -84,9 +150,9 @@ impl BodySkipper {
     /// A skipper for the body framed as `body` ([`Body::None`] is done at once).
     pub fn new(body: Body) -> Self {
         let (state, remaining) = match body {
-            Body::None => (State::Done, 0),
-            Body::Length(n) => (State::Length, n),
-            Body::Chunked => (State::Size, 0),
+            Body::None => (DONE, 0),
+            Body::Length(n) => (LENGTH, n),
+            Body::Chunked => (SIZE, 0),
         };
         BodySkipper {
             state,
@@ -97,7 +163,7 @@ impl BodySkipper {
 
     /// Whether the whole body has been consumed.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        self.state == DONE
     }
 
     /// Consumes body bytes from the start of `input`. Returns how many bytes
@@ -108,20 +174,16 @@ impl BodySkipper {
         let mut i = 0;
         while i < input.len() {
             match self.state {
-                State::Done => break,
-                State::Failed => return Err(bad("malformed chunked body")),
-                State::Length | State::Data => {
+                DONE => break,
+                FAILED => return Err(bad("malformed chunked body")),
+                LENGTH | DATA => {
                     let avail = (input.len() - i) as u64;
                     let take = avail.min(self.remaining);
                     // take <= avail, which came from a usize.
                     i += take as usize;
                     self.remaining -= take;
                     if self.remaining == 0 {
-                        self.state = if self.state == State::Length {
-                            State::Done
-                        } else {
-                            State::DataCr
-                        };
+                        self.state = if self.state == LENGTH { DONE } else { DATA_CR };
                     }
                     continue;
                 }
@@ -130,117 +192,62 @@ impl BodySkipper {
             let b = input.get(i).copied().unwrap_or(0);
             i += 1;
             if let Err(e) = self.step(b) {
-                self.state = State::Failed;
+                self.state = FAILED;
                 return Err(e);
             }
         }
         // A zero-length Content-Length body is complete without any input.
-        if self.state == State::Length && self.remaining == 0 {
-            self.state = State::Done;
+        if self.state == LENGTH && self.remaining == 0 {
+            self.state = DONE;
         }
-        if self.state == State::Failed {
+        if self.state == FAILED {
             return Err(bad("malformed chunked body"));
         }
-        Ok((i, self.state == State::Done))
+        Ok((i, self.state == DONE))
     }
 
-    /// One byte of chunked framing (every state but Length/Data/Done/Failed).
+    /// One byte of chunked framing (every state but LENGTH/DATA/DONE/FAILED).
     fn step(&mut self, b: u8) -> Result<(), Error> {
-        match self.state {
-            State::Size
-            | State::SizeWs
-            | State::ExtName0
-            | State::ExtName
-            | State::ExtAfterName
-            | State::ExtVal0
-            | State::ExtValTok
-            | State::ExtQuoted
-            | State::ExtQuotedEsc
-            | State::ExtAfterVal => {
-                self.line += 1;
-                if self.line > MAX_CHUNK_LINE {
-                    return Err(bad("chunk-size line too long"));
-                }
+        let state = self.state;
+        if state <= EXT_AFTER_VAL || (TRAILER_START..=TRAILER_LF).contains(&state) {
+            self.line += 1;
+            if state <= EXT_AFTER_VAL && self.line > MAX_CHUNK_LINE {
+                return Err(bad("chunk-size line too long"));
             }
-            State::TrailerStart | State::Trailer | State::TrailerLf => {
-                self.line += 1;
-                if self.line > MAX_TRAILER_LEN {
-                    return Err(bad("trailer section too long"));
-                }
+            if self.line > MAX_TRAILER_LEN {
+                return Err(bad("trailer section too long"));
             }
-            _ => {}
         }
-        self.state = match (self.state, b) {
-            (State::Size, _) if b.is_ascii_hexdigit() => {
-                let d = (b as char).to_digit(16).unwrap_or(0) as u64;
-                if self.remaining > u64::MAX >> 4 {
-                    return Err(bad("chunk size overflow"));
-                }
-                self.remaining = self.remaining << 4 | d;
-                State::Size
+        let c = class(b);
+        // At least one hex digit is required before anything else.
+        if state == SIZE && c != HEX && self.line == 1 {
+            return Err(bad("bad chunk size"));
+        }
+        let next = NEXT
+            .get(state as usize)
+            .and_then(|row| row.get(c))
+            .copied()
+            .unwrap_or(NO);
+        if next == NO {
+            return Err(bad("malformed chunked body"));
+        }
+        if state == SIZE && c == HEX {
+            if self.remaining > u64::MAX >> 4 {
+                return Err(bad("chunk size overflow"));
             }
-            // At least one hex digit is required before anything else.
-            (State::Size, _) if self.line == 1 => return Err(bad("bad chunk size")),
-            // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
-            // (RFC 9112 7.1.1), ext-val = token / quoted-string. Checked, not
-            // just skipped: a parser that skips differently is a smuggling risk.
-            (State::Size | State::SizeWs, b' ' | b'\t') => State::SizeWs,
-            (State::ExtName, b' ' | b'\t') => State::ExtAfterName,
-            (State::ExtValTok, b' ' | b'\t') => State::ExtAfterVal,
-            (
-                State::ExtName0 | State::ExtAfterName | State::ExtVal0 | State::ExtAfterVal,
-                b' ' | b'\t',
-            ) => self.state,
-            (
-                State::Size
-                | State::SizeWs
-                | State::ExtName
-                | State::ExtAfterName
-                | State::ExtValTok
-                | State::ExtAfterVal,
-                b';',
-            ) => State::ExtName0,
-            // BWS is only allowed before ";" : "5 \r\n" is invalid.
-            (
-                State::Size
-                | State::ExtName
-                | State::ExtAfterName
-                | State::ExtValTok
-                | State::ExtAfterVal,
-                b'\r',
-            ) => State::SizeLf,
-            (State::ExtName0 | State::ExtName, _) if is_tchar(b) => State::ExtName,
-            (State::ExtName | State::ExtAfterName, b'=') => State::ExtVal0,
-            (State::ExtVal0 | State::ExtValTok, _) if is_tchar(b) => State::ExtValTok,
-            (State::ExtVal0, b'"') => State::ExtQuoted,
-            (State::ExtQuoted, b'"') => State::ExtAfterVal,
-            (State::ExtQuoted, b'\\') => State::ExtQuotedEsc,
-            // qdtext and quoted-pair: HTAB, SP, VCHAR, obs-text.
-            (State::ExtQuoted | State::ExtQuotedEsc, _)
-                if b == b'\t' || (b >= 0x20 && b != 0x7f) =>
-            {
-                State::ExtQuoted
+            // `class` said HEX: a hex digit, so to_digit succeeds.
+            let d = (b as char).to_digit(16).unwrap_or(0) as u64;
+            self.remaining = self.remaining << 4 | d;
+        }
+        self.state = next;
+        if state == SIZE_LF {
+            // End of the size line: the data, or after the last chunk (size
+            // 0) the trailer section.
+            self.line = 0;
+            if self.remaining == 0 {
+                self.state = TRAILER_START;
             }
-            (State::SizeLf, b'\n') => {
-                self.line = 0;
-                if self.remaining == 0 {
-                    State::TrailerStart
-                } else {
-                    State::Data
-                }
-            }
-            (State::DataCr, b'\r') => State::DataLf,
-            (State::DataLf, b'\n') => State::Size,
-            (State::TrailerStart, b'\r') => State::FinalLf,
-            (State::TrailerStart, b' ' | b'\t') => return Err(bad("obs-fold in trailer")),
-            (State::Trailer, b'\r') => State::TrailerLf,
-            (State::TrailerStart | State::Trailer, _) if b == b'\t' || (b >= 0x20 && b != 0x7f) => {
-                State::Trailer
-            }
-            (State::TrailerLf, b'\n') => State::TrailerStart,
-            (State::FinalLf, b'\n') => State::Done,
-            _ => return Err(bad("malformed chunked body")),
-        };
+        }
         Ok(())
     }
 }
