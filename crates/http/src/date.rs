@@ -27,6 +27,7 @@ fn year_start(year: u32) -> u32 {
     365 * (year - 1970) + leaps(year - 1) - leaps(1969)
 }
 
+#[inline(never)]
 fn put2(out: &mut [u8], at: usize, v: u32) {
     if let Some([a, b]) = out.get_mut(at..at + 2) {
         *a = b'0' + (v / 10 % 10) as u8;

@@ -1,7 +1,7 @@
 //! Response head writing into a caller-provided buffer.
 
 use crate::date;
-use crate::util::{fmt_u64, is_tchar, record, U64_DIGITS};
+use crate::util::{fmt_u64, is_field_byte, is_tchar, record, span, U64_DIGITS};
 
 /// `<code><reason>` records separated by `\n`. One string scanned linearly
 /// rather than a `match`: the match compiles to a jump table plus a pointer
@@ -121,7 +121,7 @@ impl<'o> HeadWriter<'o> {
 
     /// `name: ` after checking the name is a token (RFC 9110 5.1).
     fn name(&mut self, name: &[u8]) {
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        if name.is_empty() || span(name, 0, is_tchar) != name.len() {
             self.failed = true;
         }
         self.put(name);
@@ -132,7 +132,7 @@ impl<'o> HeadWriter<'o> {
     /// NUL or another control character other than HTAB, so a value derived
     /// from a request (a redirect Location) can never split the response.
     pub fn header(&mut self, name: &[u8], value: &[u8]) -> &mut Self {
-        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        if span(value, 0, is_field_byte) != value.len() {
             self.failed = true;
         }
         self.name(name);
