@@ -91,7 +91,7 @@ pub fn err_line(parts: &[&[u8]]) {
     w.len = w.len.min(500);
     w.full = false;
     w.put(b"\n");
-    let _ = rustix::io::write(sys::borrow(2), w.done());
+    sys::write(2, w.done());
 }
 
 /// Parses the environment, then the command line. Err(exit code) after printing.
@@ -145,7 +145,7 @@ pub fn parse() -> Result<Config, i32> {
         };
         if id >= HELP {
             let text: &[u8] = if id == HELP { USAGE } else { concat!("mote-httpd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes() };
-            let _ = rustix::io::write(sys::borrow(1), text);
+            sys::write(1, text);
             return Err(0);
         }
         let v = match (id, inline) {

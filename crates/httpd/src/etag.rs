@@ -13,8 +13,7 @@
 //! A variant (`.br`, `.zst`, `.gz`) gets its own tag plus a suffix (`"…-br"`).
 
 use crate::num::W;
-use crate::sys::{self, Fd};
-use rustix::fs::Stat;
+use crate::sys::{self, Fd, Stat};
 
 const WINDOW: u64 = 4096;
 const SLOTS: usize = 64;
@@ -54,11 +53,6 @@ fn hash(mut h: u64, s: &[u8]) -> u64 {
     mix(mix(h, u64::from_le_bytes(b)), s.len() as u64)
 }
 
-/// Size and mtime with negative values clamped to 0.
-pub fn size_mtime(st: &Stat) -> (u64, u64) {
-    (st.st_size.max(0) as u64, st.st_mtime.max(0) as u64)
-}
-
 fn fingerprint(fd: Fd, size: u64) -> u64 {
     let mut buf = [0u8; WINDOW as usize];
     let mut h = 0x243F_6A88_85A3_08D3;
@@ -67,7 +61,7 @@ fn fingerprint(fd: Fd, size: u64) -> u64 {
         if off >= size && off > 0 {
             break;
         }
-        let n = rustix::io::pread(sys::borrow(fd), &mut buf, off).unwrap_or(0);
+        let n = sys::pread(fd, &mut buf, off).max(0) as usize;
         h = hash(h, buf.get(..n).unwrap_or(&[]));
     }
     h
@@ -76,17 +70,8 @@ fn fingerprint(fd: Fd, size: u64) -> u64 {
 /// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length.
 #[inline(never)]
 pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 32]) -> usize {
-    let (size, mtime) = size_mtime(st);
-    #[allow(clippy::unnecessary_cast)] // c_ulong/c_long fields: u64/i64 on our targets
-    let key = [
-        st.st_dev as u64,
-        st.st_ino as u64,
-        size,
-        mtime,
-        st.st_mtime_nsec as u64,
-        st.st_ctime as u64,
-        st.st_ctime_nsec as u64,
-    ];
+    let (size, mtime) = (st.size(), st.mtime());
+    let key = st.key();
     let slot = (mix(key[0], key[1]) >> 58) as usize % SLOTS;
     let fp = match cache.e.get_mut(slot) {
         Some(e) if e.key == key => e.fp,

@@ -162,9 +162,9 @@ impl<'a> Log<'a> {
     pub fn flush(&mut self) {
         let mut done = 0;
         while done < self.len {
-            match rustix::io::write(sys::borrow(1), self.buf.get(done..self.len).unwrap_or(&[])) {
-                Ok(n) if n > 0 => done += n,
-                Err(rustix::io::Errno::INTR) => {}
+            match sys::write(1, self.buf.get(done..self.len).unwrap_or(&[])) {
+                n if n > 0 => done += n as usize,
+                n if n == -sys::EINTR => {}
                 _ => break, // stdout gone or broken: drop the lines, keep serving
             }
         }

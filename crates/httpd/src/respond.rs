@@ -6,12 +6,11 @@ use crate::etag::{self, Cache};
 use crate::files;
 use crate::log::Clock;
 use crate::num::W;
-use crate::sys::{self, Fd};
+use crate::sys::{self, Fd, Stat};
 use mote_http::cond::{self, Outcome};
 use mote_http::encoding::{self, Encoding};
 use mote_http::range::{self, RangeDecision};
 use mote_http::{path, HeadWriter, Method, Request, Version};
-use rustix::fs::FileType;
 
 /// Longest path we try to open: Linux's PATH_MAX.
 const PATH_MAX: usize = 4096;
@@ -90,37 +89,43 @@ fn compressible(mime: &[u8]) -> bool {
     mime.ends_with(b"utf-8") || mime.ends_with(b"wasm")
 }
 
+/// What `open` found: a regular file (its fd, with `st` filled in), a directory, or the
+/// status to answer.
+#[derive(PartialEq)]
 enum Open {
-    File(Fd, rustix::fs::Stat),
+    File(Fd),
     Dir,
     Err(u16),
 }
 
 /// Opens `pb[..base]` + `suffix` (relative, "./...") beneath the root and classifies it.
-fn open(ctx: &Ctx, pb: &mut [u8], base: usize, suffix: &[u8]) -> Open {
+#[inline(never)]
+fn open(ctx: &Ctx, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> Open {
     let mut w = W::new(pb.get_mut(base..).unwrap_or(&mut []));
     w.put(suffix).byte(0);
     let end = base + w.len;
-    match files::open(ctx.root, pb.get(..end).unwrap_or(&[])) {
-        Ok(fd) => match rustix::fs::fstat(sys::borrow(fd)) {
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => Open::File(fd, st),
-            Ok(st) => {
-                sys::close(fd);
-                if FileType::from_raw_mode(st.st_mode) == FileType::Directory { Open::Dir } else { Open::Err(404) }
-            }
-            Err(_) => {
-                sys::close(fd);
-                Open::Err(500)
-            }
-        },
-        Err(e) => Open::Err(match e {
-            rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => 403,
-            rustix::io::Errno::NAMETOOLONG => 414,
-            rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOMEM => 503,
+    let r = files::open(ctx.root, pb.get(..end).unwrap_or(&[]));
+    if r < 0 {
+        return Open::Err(match -r {
+            sys::EACCES | sys::EPERM => 403,
+            sys::ENAMETOOLONG => 414,
+            sys::EMFILE | sys::ENFILE | sys::ENOMEM => 503,
             // ENOENT, ENOTDIR, EXDEV (escapes the root), ELOOP (symlink refused), ...
             _ => 404,
-        }),
+        });
     }
+    let fd = r as Fd;
+    let o = if sys::fstat(fd, st) < 0 {
+        Open::Err(500)
+    } else if st.is_file() {
+        return Open::File(fd);
+    } else if st.is_dir() {
+        Open::Dir
+    } else {
+        Open::Err(404)
+    };
+    sys::close(fd);
+    o
 }
 
 /// Builds the response for a complete request.
@@ -157,21 +162,22 @@ pub fn respond(ctx: &mut Ctx, req: &Request, out: &mut [u8], close: bool) -> Pla
     // "/a/b" -> "./a/b"
     pb[0] = b'.';
     let mut base = 1 + len;
-    let mut opened = open(ctx, &mut pb, base, b"");
+    let mut st = Stat::new();
+    let mut opened = open(ctx, &mut pb, base, b"", &mut st);
     if let Open::Dir = opened {
         if !trailing {
             return redirect(ctx, out, pb.get(2..base).unwrap_or(&[]), req.query, head_only, close);
         }
         // Directory: serve its index.html, never a listing.
-        opened = open(ctx, &mut pb, base, b"index.html");
+        opened = open(ctx, &mut pb, base, b"index.html", &mut st);
         base += 10;
     }
     if let (Open::Err(404), true) = (&opened, spa) {
-        opened = open(ctx, &mut pb, 2, b"index.html");
+        opened = open(ctx, &mut pb, 2, b"index.html", &mut st);
         base = 12;
     }
-    let (mut fd, mut st) = match opened {
-        Open::File(fd, st) => (fd, st),
+    let mut fd = match opened {
+        Open::File(fd) => fd,
         Open::Dir => return err(ctx, out, 404),
         Open::Err(s) => return err(ctx, out, s),
     };
@@ -179,21 +185,24 @@ pub fn respond(ctx: &mut Ctx, req: &Request, out: &mut [u8], close: bool) -> Pla
     // Precompressed variants beside the file, chosen by Accept-Encoding.
     let vary = compressible(mime);
     let mut enc: Option<Encoding> = None;
+    let mut vst = Stat::new();
+    let mut stp = &st;
     if let (true, Some(ae)) = (vary, req.header(b"accept-encoding")) {
         let mut avail: u8 = 0b111;
         while let Some(e) = encoding::negotiate(ae, avail) {
             avail &= !(1u8 << (e as u8));
-            if let Open::File(vfd, vst) = open(ctx, &mut pb, base, e.ext()) {
+            if let Open::File(vfd) = open(ctx, &mut pb, base, e.ext(), &mut vst) {
                 sys::close(fd);
-                (fd, st) = (vfd, vst);
+                fd = vfd;
+                stp = &vst;
                 enc = Some(e);
                 break;
             }
         }
     }
-    let (size, mtime) = etag::size_mtime(&st);
+    let (size, mtime) = (stp.size(), stp.mtime());
     let mut tag = [0u8; 32];
-    let tag_len = etag::etag(ctx.cache, fd, &st, enc.map_or(&b""[..], |e| e.ext()), &mut tag);
+    let tag_len = etag::etag(ctx.cache, fd, stp, enc.map_or(&b""[..], |e| e.ext()), &mut tag);
     let tag = tag.get(..tag_len).unwrap_or(&[]);
 
     let (mut status, mut off, mut len) = (200, 0, size);

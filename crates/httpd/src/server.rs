@@ -13,9 +13,6 @@ use crate::log::{Clock, Log, Peer};
 use crate::respond::{self, Ctx, Plan};
 use crate::sys::{self, Fd, Slots};
 use mote_http::{parse_request, BodySkipper, Body, Header, Parsed, Version};
-use rustix::event::epoll::{self, Event, EventData, EventFlags};
-use rustix::io::Errno;
-use rustix::net::{AddressFamily, SendFlags, SocketAddrAny, SocketFlags};
 
 /// Response heads, redirects up to 2 KiB of Location and small bodies fit in this, plus
 /// the configured extra headers.
@@ -103,103 +100,102 @@ struct Env<'a, 'l> {
     stopping: bool,
 }
 
-fn fail(what: &[u8], e: Errno) -> i32 {
+fn fail(what: &[u8], e: isize) -> i32 {
     let mut b = [0u8; 20];
-    err_line(&[what, b" (errno ", crate::num::dec(e.raw_os_error() as u64, &mut b), b")"]);
+    err_line(&[what, b" (errno ", crate::num::dec(e.unsigned_abs() as u64, &mut b), b")"]);
     1
 }
 
 pub fn run(cfg: &Config) -> i32 {
-    use rustix::fs::{Mode, OFlags};
-    let root = match rustix::fs::open(cfg.root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(fd) => sys::into_raw(fd),
-        Err(e) => {
-            err_line(&[b"cannot open --root directory '", cfg.root, b"'"]);
-            return fail(b"open root", e);
-        }
-    };
-    let lfd = match listener(cfg) {
-        Ok(fd) => fd,
-        Err(e) => return fail(b"cannot listen on --listen address", e),
-    };
-    // Room for a socket and a file per connection.
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut lim = getrlimit(Resource::Nofile);
-    let want = cfg.n[config::MAX_CONNS] * 2 + 32;
-    if lim.current.is_some_and(|c| c < want) {
-        lim.current = Some(lim.maximum.map_or(want, |m| m.min(want)));
-        let _ = setrlimit(Resource::Nofile, lim);
+    let mut pb = [0u8; 4097];
+    let mut w = crate::num::W::new(&mut pb);
+    w.put(cfg.root).byte(0);
+    let r = sys::openat(-100 /* AT_FDCWD */, w.done(), sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC);
+    if r < 0 {
+        err_line(&[b"cannot open --root directory '", cfg.root, b"'"]);
+        return fail(b"open root", r);
     }
-    if let Err(e) = drop_privileges(cfg) {
+    let root = r as Fd;
+    let lfd = listener(cfg);
+    if lfd < 0 {
+        return fail(b"cannot listen on --listen address", lfd);
+    }
+    let lfd = lfd as Fd;
+    // Room for a socket and a file per connection.
+    sys::raise_nofile(cfg.n[config::MAX_CONNS] * 2 + 32);
+    let e = drop_privileges(cfg);
+    if e < 0 {
         return fail(b"cannot drop privileges to --uid/--gid", e);
     }
-    let Some(sfd) = sys::signal_fd() else {
+    let sfd = sys::signal_fd();
+    if sfd < 0 {
         err_line(&[b"cannot set up signal handling"]);
         return 1;
-    };
+    }
+    let sfd = sfd as Fd;
     if cfg.n[config::WORKERS] > 1 {
         return supervise(cfg, root, lfd, sfd);
     }
     serve(cfg, root, lfd, sfd, false)
 }
 
-fn listener(cfg: &Config) -> Result<Fd, Errno> {
-    use core::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
+/// The listening socket (or -errno).
+fn listener(cfg: &Config) -> isize {
+    let pid = sys::getpid() as u64;
     let activated = sys::env(b"LISTEN_PID").and_then(crate::num::parse_u64) == Some(pid)
         && sys::env(b"LISTEN_FDS").and_then(crate::num::parse_u64).is_some_and(|n| n >= 1);
     if activated {
-        let fd = 3;
-        let fl = rustix::fs::fcntl_getfl(sys::borrow(fd))?;
-        rustix::fs::fcntl_setfl(sys::borrow(fd), fl | rustix::fs::OFlags::NONBLOCK)?;
-        return Ok(fd);
+        let r = sys::set_nonblock(3);
+        return if r < 0 { r } else { 3 };
     }
-    let fam = if cfg.v6 { AddressFamily::INET6 } else { AddressFamily::INET };
-    let fd = sys::into_raw(rustix::net::socket_with(
-        fam,
-        rustix::net::SocketType::STREAM,
-        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-        None,
-    )?);
-    let b = sys::borrow(fd);
-    rustix::net::sockopt::set_socket_reuseaddr(b, true)?;
+    let fd = sys::tcp_socket(cfg.v6);
+    if fd < 0 {
+        return fd;
+    }
+    let f = fd as Fd;
     if cfg.n[config::WORKERS] > 1 {
-        let _ = rustix::net::sockopt::set_socket_reuseport(b, true);
+        sys::sockopt_on(f, sys::SOL_SOCKET, sys::SO_REUSEPORT);
     }
-    if cfg.v6 {
-        rustix::net::bind(b, &SocketAddrV6::new(Ipv6Addr::from(cfg.addr), cfg.port, 0, 0))?;
-    } else {
-        let a = cfg.addr;
-        rustix::net::bind(b, &SocketAddrV4::new(Ipv4Addr::new(a[0], a[1], a[2], a[3]), cfg.port))?;
+    let sa = sys::sockaddr(cfg.v6, &cfg.addr, cfg.port);
+    for r in [sys::sockopt_on(f, sys::SOL_SOCKET, sys::SO_REUSEADDR), sys::bind(f, &sa, cfg.v6), sys::listen(f, 1024)] {
+        if r < 0 {
+            return r;
+        }
     }
-    rustix::net::listen(b, 1024)?;
-    Ok(fd)
+    fd
 }
 
-fn drop_privileges(cfg: &Config) -> Result<(), Errno> {
-    use rustix::thread::{set_thread_gid, set_thread_groups, set_thread_uid};
-    use rustix::process::{getegid, geteuid, getgid, getuid, Gid, Uid};
+/// setgroups(0), setgid, setuid, each verified: 0 or -errno.
+fn drop_privileges(cfg: &Config) -> isize {
     let (uid, gid) = (cfg.n[config::UID], cfg.n[config::GID]);
     if uid == UNSET && gid == UNSET {
-        return Ok(());
+        return 0;
     }
-    // One thread only: the per-thread syscalls change the whole process.
-    set_thread_groups(&[])?;
-    if gid != UNSET {
-        let g = Gid::from_raw(gid as u32);
-        set_thread_gid(g)?;
-        if getgid() != g || getegid() != g {
-            return Err(Errno::PERM);
+    let r = sys::clear_groups();
+    if r < 0 {
+        return r;
+    }
+    // gid first: after setuid we could no longer change it.
+    for (group, id) in [(true, gid), (false, uid)] {
+        if id == UNSET {
+            continue;
+        }
+        let r = sys::set_id(group, id);
+        if r < 0 {
+            return r;
+        }
+        if sys::ids(group) != (id as isize, id as isize) {
+            return -sys::EPERM;
         }
     }
-    if uid != UNSET {
-        let u = Uid::from_raw(uid as u32);
-        set_thread_uid(u)?;
-        if getuid() != u || geteuid() != u {
-            return Err(Errno::PERM);
-        }
+    0
+}
+
+/// Sends `sig` to every live worker.
+fn signal_all(pids: &[i32], sig: u32) {
+    for &p in pids.iter().filter(|p| **p > 0) {
+        sys::kill(p, sig);
     }
-    Ok(())
 }
 
 /// --workers N: N forked processes share the listener (EPOLLEXCLUSIVE wakes one). The
@@ -208,41 +204,47 @@ fn drop_privileges(cfg: &Config) -> Result<(), Errno> {
 fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
     let mut pids = [0i32; 256];
     let n = (cfg.n[config::WORKERS] as usize).min(pids.len());
-    let Ok(ep) = epoll::create(epoll::CreateFlags::CLOEXEC) else { return 1 };
-    let ep = sys::into_raw(ep);
-    let _ = epoll::add(sys::borrow(ep), sys::borrow(sfd), EventData::new_u64(TOK_SIGNAL), EventFlags::IN);
+    let ep = sys::epoll_create();
+    if ep < 0 {
+        return 1;
+    }
+    let ep = ep as Fd;
+    sys::epoll_add(ep, sfd, TOK_SIGNAL, sys::EPOLLIN);
     let mut stopping = false;
     let mut deadline = 0;
-    let mut evbuf = [Event { flags: EventFlags::empty(), data: EventData::new_u64(0) }; 4];
+    let mut evbuf = [sys::Event { events: 0, data: 0 }; 4];
     loop {
         if !stopping {
             for p in pids.iter_mut().take(n).filter(|p| **p == 0) {
                 match sys::fork() {
-                    Some(0) => {
+                    0 => {
                         sys::close(ep);
                         return serve(cfg, root, lfd, sfd, true);
                     }
-                    Some(pid) => *p = pid,
-                    None => {}
+                    pid if pid > 0 => *p = pid as i32,
+                    _ => {}
                 }
             }
         }
-        let t = rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 };
-        let _ = epoll::wait(sys::borrow(ep), &mut evbuf, Some(&t));
-        while let Some(sig) = sys::read_signal(sfd) {
+        sys::epoll_wait(ep, &mut evbuf, 1000);
+        loop {
+            let sig = sys::read_signal(sfd);
+            if sig == 0 {
+                break;
+            }
             if (sig == sys::SIGTERM || sig == sys::SIGINT) && !stopping {
                 stopping = true;
                 deadline = sys::clock_secs(true) + cfg.n[config::GRACE] + 1;
                 sys::close(lfd);
-                for &p in pids.iter().filter(|p| **p > 0) {
-                    if let Some(pid) = rustix::process::Pid::from_raw(p) {
-                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-                    }
-                }
+                signal_all(&pids, sys::SIGTERM);
             }
         }
-        while let Ok(Some((pid, _))) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {
-            for p in pids.iter_mut().filter(|p| **p == pid.as_raw_nonzero().get()) {
+        loop {
+            let pid = sys::reap();
+            if pid <= 0 {
+                break;
+            }
+            for p in pids.iter_mut().filter(|p| **p as isize == pid) {
                 *p = 0;
             }
         }
@@ -251,25 +253,23 @@ fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
                 return 0;
             }
             if sys::clock_secs(true) > deadline {
-                for &p in pids.iter().filter(|p| **p > 0) {
-                    if let Some(pid) = rustix::process::Pid::from_raw(p) {
-                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                    }
-                }
+                signal_all(&pids, sys::SIGKILL);
                 return 0;
             }
         }
     }
 }
 
-fn listen_flags(shared: bool) -> EventFlags {
-    if shared { EventFlags::IN | EventFlags::EXCLUSIVE } else { EventFlags::IN }
+fn listen_flags(shared: bool) -> u32 {
+    if shared { sys::EPOLLIN | sys::EPOLLEXCLUSIVE } else { sys::EPOLLIN }
 }
 
 fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
-    let Ok(ep) = epoll::create(epoll::CreateFlags::CLOEXEC) else { return 1 };
-    let ep = sys::into_raw(ep);
-    let epb = sys::borrow(ep);
+    let ep = sys::epoll_create();
+    if ep < 0 {
+        return 1;
+    }
+    let ep = ep as Fd;
     let buf_size = cfg.n[config::BUF_SIZE] as usize;
     let out_size = OUT_BASE + cfg.extra_len;
     let stride = buf_size + out_size;
@@ -277,9 +277,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         err_line(&[b"cannot map memory for --max-conns connection slots"]);
         return 1;
     };
-    if epoll::add(epb, sys::borrow(lfd), EventData::new_u64(TOK_LISTEN), listen_flags(shared)).is_err()
-        || epoll::add(epb, sys::borrow(sfd), EventData::new_u64(TOK_SIGNAL), EventFlags::IN).is_err()
-    {
+    if sys::epoll_add(ep, lfd, TOK_LISTEN, listen_flags(shared)) < 0 || sys::epoll_add(ep, sfd, TOK_SIGNAL, sys::EPOLLIN) < 0 {
         return 1;
     }
     // The log buffer lives outside the stack so it costs no memory until lines are written.
@@ -298,18 +296,14 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     let mut paused_until = 0u64; // listener removed from epoll (EMFILE) until then
     let mut grace_end = 0u64;
     let mut last_sweep = env.clock.mono;
-    let mut evbuf = [Event { flags: EventFlags::empty(), data: EventData::new_u64(0) }; 64];
+    let mut evbuf = [sys::Event { events: 0, data: 0 }; 64];
     loop {
-        let t = rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 };
         let idle = active == 0 && !env.stopping && paused_until == 0;
-        let n = match epoll::wait(epb, &mut evbuf, if idle { None } else { Some(&t) }) {
-            Ok(n) => n,
-            Err(_) => 0,
-        };
+        let n = sys::epoll_wait(ep, &mut evbuf, if idle { -1 } else { 1000 });
         env.clock.tick();
         let active_before = active;
         for ev in evbuf.iter().take(n) {
-            match ev.data.u64() {
+            match { ev.data } {
                 TOK_LISTEN => {
                     if env.stopping {
                         continue;
@@ -317,21 +311,19 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     // Accept a batch; when slots run out answer 503 and close; on EMFILE
                     // stop polling the listener for a second instead of spinning.
                     for _ in 0..64 {
-                        let (fd, addr) = match rustix::net::acceptfrom_with(
-                            sys::borrow(lfd),
-                            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-                        ) {
-                            Ok((fd, a)) => (sys::into_raw(fd), a),
-                            Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
+                        let mut sa: sys::SockAddr = [0; 28];
+                        let fd = match sys::accept(lfd, &mut sa) {
+                            fd if fd >= 0 => fd as Fd,
+                            e if matches!(-e, sys::EMFILE | sys::ENFILE | sys::ENOBUFS | sys::ENOMEM) => {
                                 err_line(&[b"accept: out of descriptors or memory; not accepting for 1 s"]);
-                                let _ = epoll::delete(epb, sys::borrow(lfd));
+                                sys::epoll_del(ep, lfd);
                                 paused_until = env.clock.mono + 1;
                                 break;
                             }
-                            Err(Errno::INTR | Errno::CONNABORTED) => continue,
-                            Err(_) => break,
+                            e if matches!(-e, sys::EINTR | sys::ECONNABORTED) => continue,
+                            _ => break,
                         };
-                        let conn = Conn::new(fd, peer_of(addr));
+                        let conn = Conn::new(fd, peer_of(&sa));
                         let (all, _) = slots.parts();
                         let idx = match all.get_mut(free_head) {
                             Some(c) => {
@@ -344,33 +336,31 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         };
                         let Some(i) = idx else {
                             const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                            let _ = rustix::net::send(sys::borrow(fd), BUSY, SendFlags::NOSIGNAL);
+                            sys::send(fd, BUSY, 0);
                             sys::close(fd);
                             continue;
                         };
-                        let _ = rustix::net::sockopt::set_tcp_nodelay(sys::borrow(fd), true);
+                        sys::sockopt_on(fd, sys::IPPROTO_TCP, sys::TCP_NODELAY);
                         let (all, _) = slots.parts();
                         let Some(c) = all.get_mut(i) else { continue };
                         c.deadline = env.clock.mono + cfg.n[config::HEADER_TIMEOUT];
                         active += 1;
-                        if epoll::add(
-                            epb,
-                            sys::borrow(fd),
-                            EventData::new_u64(i as u64 + 2),
-                            EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET,
-                        )
-                        .is_err()
-                        {
+                        let evs = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
+                        if sys::epoll_add(ep, fd, i as u64 + 2, evs) < 0 {
                             close_conn(c, &mut free_head, &mut active, i);
                         }
                     }
                 }
                 TOK_SIGNAL => {
-                    while let Some(sig) = sys::read_signal(sfd) {
+                    loop {
+                        let sig = sys::read_signal(sfd);
+                        if sig == 0 {
+                            break;
+                        }
                         if (sig == sys::SIGTERM || sig == sys::SIGINT) && !env.stopping {
                             env.stopping = true;
                             grace_end = env.clock.mono + cfg.n[config::GRACE];
-                            let _ = epoll::delete(epb, sys::borrow(lfd));
+                            sys::epoll_del(ep, lfd);
                             sys::close(lfd);
                             lfd = -1;
                             // Idle keep-alive connections go now; the rest after their
@@ -414,7 +404,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     let out = bytes.get_mut(i * stride + buf_size..(i + 1) * stride).unwrap_or(&mut []);
                     let ctx = Ctx { cfg, root, clock: &env.clock, cache: env.cache };
                     let p = respond::page(&ctx, out, 408, b"", None, false, true);
-                    let _ = rustix::net::send(sys::borrow(c.fd), out.get(..p.head).unwrap_or(&[]), SendFlags::NOSIGNAL);
+                    sys::send(c.fd, out.get(..p.head).unwrap_or(&[]), 0);
                     env.log.line(&env.clock, &c.peer, b"-", b"", b"", 408, p.inline_body);
                 }
                 close_conn(c, &mut free_head, &mut active, i);
@@ -424,7 +414,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         // Accept again after the pause, or as soon as a connection closed.
         if paused_until != 0 && (now >= paused_until || active < active_before) && !env.stopping {
             paused_until = 0;
-            let _ = epoll::add(epb, sys::borrow(lfd), EventData::new_u64(TOK_LISTEN), listen_flags(shared));
+            sys::epoll_add(ep, lfd, TOK_LISTEN, listen_flags(shared));
         }
         if env.stopping && (active == 0 || now > grace_end) {
             return 0;
@@ -432,18 +422,17 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     }
 }
 
-fn peer_of(addr: Option<SocketAddrAny>) -> Peer {
+/// The client address from accept's sockaddr; IPv4-mapped IPv6 becomes IPv4.
+fn peer_of(sa: &sys::SockAddr) -> Peer {
     let mut p = Peer { v6: false, addr: [0; 16] };
-    let Some(a) = addr else { return p };
-    if let Ok(v4) = core::net::SocketAddrV4::try_from(a.clone()) {
-        p.addr[..4].copy_from_slice(&v4.ip().octets());
-    } else if let Ok(v6) = core::net::SocketAddrV6::try_from(a) {
-        let o = v6.ip().octets();
-        if o[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] {
-            p.addr[..4].copy_from_slice(&o[12..]);
+    if sa[0] == 2 {
+        p.addr[..4].copy_from_slice(&sa[4..8]);
+    } else if sa[0] == 10 {
+        if sa[8..20] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] {
+            p.addr[..4].copy_from_slice(&sa[20..24]);
         } else {
             p.v6 = true;
-            p.addr = o;
+            p.addr.copy_from_slice(&sa[8..24]);
         }
     }
     p
@@ -466,15 +455,14 @@ fn close_conn(c: &mut Conn, free_head: &mut usize, active: &mut usize, i: usize)
 fn fill(c: &mut Conn, inb: &mut [u8]) -> Result<bool, ()> {
     loop {
         let Some(dst) = inb.get_mut(c.in_len..) else { return Err(()) };
-        match rustix::io::read(sys::borrow(c.fd), dst) {
-            Ok(0) => return Err(()),
-            Ok(n) => {
-                c.in_len += n;
+        match sys::read(c.fd, dst) {
+            n if n > 0 => {
+                c.in_len += n as usize;
                 return Ok(true);
             }
-            Err(Errno::AGAIN) => return Ok(false),
-            Err(Errno::INTR) => continue,
-            Err(_) => return Err(()),
+            n if n == -sys::EAGAIN => return Ok(false),
+            n if n == -sys::EINTR => continue,
+            _ => return Err(()),
         }
     }
 }
@@ -489,31 +477,30 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
             St::Free => return,
             St::Send => {
                 if c.out_pos < c.out_len {
-                    let flags = if c.left > 0 { SendFlags::NOSIGNAL | SendFlags::MORE } else { SendFlags::NOSIGNAL };
-                    match rustix::net::send(sys::borrow(c.fd), outb.get(c.out_pos..c.out_len).unwrap_or(&[]), flags) {
-                        Ok(n) => {
-                            c.out_pos += n;
+                    let flags = if c.left > 0 { sys::MSG_MORE } else { 0 };
+                    match sys::send(c.fd, outb.get(c.out_pos..c.out_len).unwrap_or(&[]), flags) {
+                        n if n >= 0 => {
+                            c.out_pos += n as usize;
                             c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
                         }
-                        Err(Errno::AGAIN) => return,
-                        Err(Errno::INTR) => {}
-                        Err(_) => return finish(c, inb, env, false),
+                        n if n == -sys::EAGAIN => return,
+                        n if n == -sys::EINTR => {}
+                        _ => return finish(c, inb, env, false),
                     }
                     continue;
                 }
                 if c.left > 0 {
                     let chunk = c.left.min(1 << 30) as usize;
-                    match rustix::fs::sendfile(sys::borrow(c.fd), sys::borrow(c.file), Some(&mut c.off), chunk) {
-                        // The file shrank: Content-Length can no longer be honoured.
-                        Ok(0) => return finish(c, inb, env, false),
-                        Ok(n) => {
+                    match sys::sendfile(c.fd, c.file, &mut c.off, chunk) {
+                        n if n > 0 => {
                             c.left -= (n as u64).min(c.left);
                             c.sent += n as u64;
                             c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
                         }
-                        Err(Errno::AGAIN) => return,
-                        Err(Errno::INTR) => {}
-                        Err(_) => return finish(c, inb, env, false),
+                        n if n == -sys::EAGAIN => return,
+                        n if n == -sys::EINTR => {}
+                        // 0: the file shrank, Content-Length can no longer be honoured.
+                        _ => return finish(c, inb, env, false),
                     }
                     continue;
                 }
@@ -673,7 +660,7 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
         c.st = St::Read;
         c.deadline = env.clock.mono + if rest > 0 { env.cfg.n[config::HEADER_TIMEOUT] } else { env.cfg.n[config::IDLE_TIMEOUT] };
     } else if c.status >= 400 || rest > 0 {
-        let _ = rustix::net::shutdown(sys::borrow(c.fd), rustix::net::Shutdown::Write);
+        sys::shutdown_write(c.fd);
         c.st = St::Linger;
         c.deadline = env.clock.mono + LINGER;
     } else {

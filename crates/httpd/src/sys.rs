@@ -1,15 +1,8 @@
 //! The only module with `unsafe`: process entry, the mem* symbols the compiler needs,
-//! the few raw syscalls rustix does not offer outside its unstable runtime module
-//! (signal mask, signalfd, clone-as-fork, clock_gettime, exit_group), raw-fd
-//! borrowing and the one `mmap` that holds every connection slot.
-//!
-//! Everything else goes through rustix's safe wrappers over `BorrowedFd`s made here.
+//! argv/envp, the raw syscalls behind thin safe wrappers, and the one `mmap` that holds
+//! every connection slot.
 
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use rustix::fd::BorrowedFd;
-
-/// A raw file descriptor owned by whoever stored it (a connection slot, the server).
-pub type Fd = i32;
 
 // ---------------------------------------------------------------------------------------
 // Entry point
@@ -203,7 +196,7 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 }
 
 /// # Safety
-/// Standard C `strlen` contract (rustix uses it on C strings).
+/// Standard C `strlen` contract (the optimizer turns `c_bytes`'s loop into a call).
 #[no_mangle]
 pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
     let mut n = 0;
@@ -223,37 +216,121 @@ pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Raw syscalls that rustix only has in its unstable runtime module
+// Syscalls
+//
+// One raw `syscall` instruction (`sc`) and a thin typed wrapper per call we make. Size
+// trade: rustix's wrappers are safe and typed, but every call site inlined its
+// `Result<OwnedFd, Errno>` conversions, `&CStr`/`Arg` path handling and `Stat` copies,
+// which cost several KB here. The wrappers below return the kernel's value unchanged:
+// `>= 0` is success, `-errno` a failure (see `E*`). Pointer arguments come only from
+// references and slices, so every wrapper is safe to call.
 // ---------------------------------------------------------------------------------------
 
 #[cfg(target_arch = "x86_64")]
 mod nr {
+    pub const READ: usize = 0;
+    pub const WRITE: usize = 1;
+    pub const CLOSE: usize = 3;
+    pub const FSTAT: usize = 5;
+    pub const MMAP: usize = 9;
     pub const RT_SIGACTION: usize = 13;
     pub const RT_SIGPROCMASK: usize = 14;
+    pub const PREAD64: usize = 17;
+    pub const GETPID: usize = 39;
+    pub const SENDFILE: usize = 40;
+    pub const SOCKET: usize = 41;
+    pub const SENDTO: usize = 44;
+    pub const SHUTDOWN: usize = 48;
+    pub const BIND: usize = 49;
+    pub const LISTEN: usize = 50;
+    pub const SETSOCKOPT: usize = 54;
     pub const CLONE: usize = 56;
+    pub const WAIT4: usize = 61;
+    pub const KILL: usize = 62;
+    pub const FCNTL: usize = 72;
+    pub const GETUID: usize = 102;
+    pub const GETGID: usize = 104;
+    pub const SETUID: usize = 105;
+    pub const SETGID: usize = 106;
+    pub const GETEUID: usize = 107;
+    pub const GETEGID: usize = 108;
+    pub const SETGROUPS: usize = 116;
     pub const CLOCK_GETTIME: usize = 228;
     pub const EXIT_GROUP: usize = 231;
+    pub const EPOLL_CTL: usize = 233;
+    pub const OPENAT: usize = 257;
+    pub const EPOLL_PWAIT: usize = 281;
+    pub const ACCEPT4: usize = 288;
     pub const SIGNALFD4: usize = 289;
+    pub const EPOLL_CREATE1: usize = 291;
+    pub const PRLIMIT64: usize = 302;
+    pub const OPENAT2: usize = 437;
 }
 #[cfg(target_arch = "aarch64")]
 mod nr {
+    pub const READ: usize = 63;
+    pub const WRITE: usize = 64;
+    pub const CLOSE: usize = 57;
+    pub const FSTAT: usize = 80;
+    pub const MMAP: usize = 222;
     pub const RT_SIGACTION: usize = 134;
     pub const RT_SIGPROCMASK: usize = 135;
+    pub const PREAD64: usize = 67;
+    pub const GETPID: usize = 172;
+    pub const SENDFILE: usize = 71;
+    pub const SOCKET: usize = 198;
+    pub const SENDTO: usize = 206;
+    pub const SHUTDOWN: usize = 210;
+    pub const BIND: usize = 200;
+    pub const LISTEN: usize = 201;
+    pub const SETSOCKOPT: usize = 208;
     pub const CLONE: usize = 220;
+    pub const WAIT4: usize = 260;
+    pub const KILL: usize = 129;
+    pub const FCNTL: usize = 25;
+    pub const GETUID: usize = 174;
+    pub const GETGID: usize = 176;
+    pub const SETUID: usize = 146;
+    pub const SETGID: usize = 144;
+    pub const GETEUID: usize = 175;
+    pub const GETEGID: usize = 177;
+    pub const SETGROUPS: usize = 159;
     pub const CLOCK_GETTIME: usize = 113;
     pub const EXIT_GROUP: usize = 94;
+    pub const EPOLL_CTL: usize = 21;
+    pub const OPENAT: usize = 56;
+    pub const EPOLL_PWAIT: usize = 22;
+    pub const ACCEPT4: usize = 242;
     pub const SIGNALFD4: usize = 74;
+    pub const EPOLL_CREATE1: usize = 20;
+    pub const PRLIMIT64: usize = 261;
+    pub const OPENAT2: usize = 437;
 }
+
+// errno values (the same on x86_64 and aarch64), returned negated.
+pub const EPERM: isize = 1;
+pub const EINTR: isize = 4;
+pub const EAGAIN: isize = 11;
+pub const ENOMEM: isize = 12;
+pub const EACCES: isize = 13;
+pub const ENFILE: isize = 23;
+pub const EMFILE: isize = 24;
+pub const ENAMETOOLONG: isize = 36;
+pub const ENOSYS: isize = 38;
+pub const ECONNABORTED: isize = 103;
+pub const ENOBUFS: isize = 105;
 
 /// # Safety
 /// The syscall `n` with these arguments must not violate memory safety.
 #[cfg(target_arch = "x86_64")]
-unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+#[inline(always)]
+unsafe fn sc(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let r: isize;
     // SAFETY: caller contract; the kernel clobbers rcx and r11 only.
     unsafe {
         core::arch::asm!("syscall", inlateout("rax") n as isize => r, in("rdi") a, in("rsi") b,
-            in("rdx") c, in("r10") d, lateout("rcx") _, lateout("r11") _, options(nostack))
+            in("rdx") c, in("r10") d, in("r8") e, in("r9") f, lateout("rcx") _, lateout("r11") _,
+            options(nostack))
     };
     r
 }
@@ -261,20 +338,27 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
 /// # Safety
 /// The syscall `n` with these arguments must not violate memory safety.
 #[cfg(target_arch = "aarch64")]
-unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+#[inline(always)]
+unsafe fn sc(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
     let r: isize;
     // SAFETY: caller contract.
     unsafe {
         core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as isize => r, in("x1") b,
-            in("x2") c, in("x3") d, options(nostack))
+            in("x2") c, in("x3") d, in("x4") e, in("x5") f, options(nostack))
     };
     r
 }
 
+/// A syscall whose arguments are plain numbers (no pointers the kernel writes through
+/// or reads from).
+fn num(n: usize, a: usize, b: usize, c: usize) -> isize {
+    // SAFETY: callers below pass only integers and descriptors, no addresses.
+    unsafe { sc(n, a, b, c, 0, 0, 0) }
+}
+
 /// Ends the process with `code`.
 pub fn exit(code: i32) -> ! {
-    // SAFETY: exit_group takes an integer and never returns.
-    unsafe { syscall4(nr::EXIT_GROUP, code as usize, 0, 0, 0) };
+    num(nr::EXIT_GROUP, code as usize, 0, 0);
     loop {}
 }
 
@@ -282,93 +366,350 @@ pub fn exit(code: i32) -> ! {
 pub fn clock_secs(monotonic: bool) -> u64 {
     let mut ts = [0u64; 2];
     // SAFETY: ts is a writable `struct timespec` (two 64-bit words on both targets).
-    unsafe { syscall4(nr::CLOCK_GETTIME, monotonic as usize, ts.as_mut_ptr() as usize, 0, 0) };
+    unsafe { sc(nr::CLOCK_GETTIME, monotonic as usize, ts.as_mut_ptr() as usize, 0, 0, 0, 0) };
     ts[0]
 }
 
 pub const SIGINT: u32 = 2;
+pub const SIGKILL: u32 = 9;
 pub const SIGPIPE: u32 = 13;
 pub const SIGTERM: u32 = 15;
 pub const SIGCHLD: u32 = 17;
 
 /// Ignores SIGPIPE, blocks SIGINT, SIGTERM and SIGCHLD and returns a non-blocking
 /// signalfd that reports them. Works for PID 1 too (no default handlers are needed).
-pub fn signal_fd() -> Option<Fd> {
+pub fn signal_fd() -> isize {
     let mask: u64 = (1 << (SIGINT - 1)) | (1 << (SIGTERM - 1)) | (1 << (SIGCHLD - 1));
     // struct kernel_sigaction { handler, flags, restorer, mask }: SIG_IGN is handler 1.
     let ign: [usize; 4] = [1, 0, 0, 0];
+    let m = &mask as *const u64 as usize;
     // SAFETY: `ign` and `mask` are valid for reads of the sizes given; the old values
     // are not requested (NULL).
-    let fd = unsafe {
-        syscall4(nr::RT_SIGACTION, SIGPIPE as usize, ign.as_ptr() as usize, 0, 8);
-        syscall4(nr::RT_SIGPROCMASK, 0 /* SIG_BLOCK */, &mask as *const u64 as usize, 0, 8);
-        syscall4(nr::SIGNALFD4, usize::MAX /* -1: new fd */, &mask as *const u64 as usize, 8,
-            0o4000 | 0o2000000 /* SFD_NONBLOCK | SFD_CLOEXEC */)
-    };
-    if fd < 0 { None } else { Some(fd as Fd) }
-}
-
-/// Reads one pending signal number from a signalfd.
-pub fn read_signal(fd: Fd) -> Option<u32> {
-    let mut info = [0u8; 128]; // struct signalfd_siginfo; ssi_signo is the first u32
-    match rustix::io::read(borrow(fd), &mut info) {
-        Ok(128) => Some(u32::from_le_bytes([info[0], info[1], info[2], info[3]])),
-        _ => None,
+    unsafe {
+        sc(nr::RT_SIGACTION, SIGPIPE as usize, ign.as_ptr() as usize, 0, 8, 0, 0);
+        sc(nr::RT_SIGPROCMASK, 0 /* SIG_BLOCK */, m, 0, 8, 0, 0);
+        sc(nr::SIGNALFD4, usize::MAX /* -1: new fd */, m, 8, 0o4000 | 0o2000000 /* NONBLOCK|CLOEXEC */, 0, 0)
     }
 }
 
-/// `fork()`: returns Some(0) in the child, Some(pid) in the parent.
-pub fn fork() -> Option<i32> {
-    // SAFETY: clone(SIGCHLD) without CLONE_VM gives the child a copy of the address
-    // space, exactly like fork(); this process has a single thread and no locks.
-    let r = unsafe { syscall4(nr::CLONE, SIGCHLD as usize, 0, 0, 0) };
-    if r < 0 { None } else { Some(r as i32) }
+/// Reads one pending signal number from a signalfd (0: none).
+pub fn read_signal(fd: Fd) -> u32 {
+    let mut info = [0u32; 32]; // struct signalfd_siginfo; ssi_signo is the first u32
+    if read(fd, as_bytes_mut(&mut info)) == 128 { info[0] } else { 0 }
+}
+
+/// `fork()`: 0 in the child, the child's pid in the parent, < 0 on failure.
+pub fn fork() -> isize {
+    // clone(SIGCHLD) without CLONE_VM gives the child a copy of the address space,
+    // exactly like fork(); this process has a single thread and no locks.
+    num(nr::CLONE, SIGCHLD as usize, 0, 0)
+}
+
+/// Reaps one exited child without waiting: its pid, or <= 0.
+pub fn reap() -> isize {
+    num(nr::WAIT4, usize::MAX /* -1: any child */, 0, 1 /* WNOHANG */)
+}
+
+pub fn kill(pid: i32, sig: u32) {
+    num(nr::KILL, pid as usize, sig as usize, 0);
+}
+
+pub fn getpid() -> isize {
+    num(nr::GETPID, 0, 0, 0)
+}
+
+/// Real and effective ids: (uid, euid) or (gid, egid).
+pub fn ids(group: bool) -> (isize, isize) {
+    if group { (num(nr::GETGID, 0, 0, 0), num(nr::GETEGID, 0, 0, 0)) } else { (num(nr::GETUID, 0, 0, 0), num(nr::GETEUID, 0, 0, 0)) }
+}
+
+/// setgid(id) or setuid(id). The raw syscalls act on the calling thread only, which is
+/// the whole process here (one thread).
+pub fn set_id(group: bool, id: u64) -> isize {
+    num(if group { nr::SETGID } else { nr::SETUID }, id as usize, 0, 0)
+}
+
+/// Drops all supplementary groups.
+pub fn clear_groups() -> isize {
+    num(nr::SETGROUPS, 0, 0, 0)
+}
+
+/// Raises the soft RLIMIT_NOFILE to `want`, capped by the hard limit.
+pub fn raise_nofile(want: u64) {
+    let mut lim = [0u64; 2];
+    // SAFETY: lim is a writable `struct rlimit64` (cur, max); no new limit given.
+    unsafe { sc(nr::PRLIMIT64, 0, 7 /* RLIMIT_NOFILE */, 0, lim.as_mut_ptr() as usize, 0, 0) };
+    if lim[0] < want {
+        lim[0] = want.min(lim[1]);
+        // SAFETY: lim is a readable `struct rlimit64`; the old value is not requested.
+        unsafe { sc(nr::PRLIMIT64, 0, 7, lim.as_ptr() as usize, 0, 0, 0) };
+    }
+}
+
+fn as_bytes_mut(w: &mut [u32; 32]) -> &mut [u8] {
+    // SAFETY: any byte pattern is a valid u32; same memory, same lifetime, 128 bytes.
+    unsafe { core::slice::from_raw_parts_mut(w.as_mut_ptr() as *mut u8, 128) }
 }
 
 // ---------------------------------------------------------------------------------------
-// File descriptors
+// File descriptors and I/O
 // ---------------------------------------------------------------------------------------
 
-/// Borrows a raw descriptor for a rustix call.
-pub fn borrow(fd: Fd) -> BorrowedFd<'static> {
-    // SAFETY: every Fd in this program is opened by it and closed only through `close`
-    // below, by the one owner that stored it, after which that owner forgets it; a
-    // borrowed fd never outlives the call it is made for. A stale fd can at worst make
-    // a syscall fail with EBADF, never touch memory.
-    unsafe { BorrowedFd::borrow_raw(fd) }
-}
-
-/// Takes ownership of a rustix OwnedFd as a raw Fd.
-pub fn into_raw(fd: rustix::fd::OwnedFd) -> Fd {
-    use rustix::fd::IntoRawFd;
-    fd.into_raw_fd()
-}
+/// A raw file descriptor owned by whoever stored it (a connection slot, the server).
+/// Every Fd is opened by this program and closed only through `close`, by the one owner
+/// that stored it, after which that owner forgets it. A stale fd can at worst make a
+/// syscall fail with EBADF, never touch memory.
+pub type Fd = i32;
 
 /// Closes a descriptor owned by the caller.
 pub fn close(fd: Fd) {
     if fd >= 0 {
-        // SAFETY: the caller owns fd and forgets it after this call.
-        unsafe { rustix::io::close(fd) }
+        num(nr::CLOSE, fd as usize, 0, 0);
     }
 }
 
+pub fn read(fd: Fd, buf: &mut [u8]) -> isize {
+    // SAFETY: buf is writable for buf.len() bytes.
+    unsafe { sc(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0) }
+}
+
+pub fn pread(fd: Fd, buf: &mut [u8], off: u64) -> isize {
+    // SAFETY: buf is writable for buf.len() bytes.
+    unsafe { sc(nr::PREAD64, fd as usize, buf.as_mut_ptr() as usize, buf.len(), off as usize, 0, 0) }
+}
+
+pub fn write(fd: Fd, buf: &[u8]) -> isize {
+    // SAFETY: buf is readable for buf.len() bytes.
+    unsafe { sc(nr::WRITE, fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0, 0) }
+}
+
+pub const MSG_NOSIGNAL: u32 = 0x4000;
+pub const MSG_MORE: u32 = 0x8000;
+
+/// send(2) with MSG_NOSIGNAL plus `flags`.
+pub fn send(fd: Fd, buf: &[u8], flags: u32) -> isize {
+    // SAFETY: buf is readable for buf.len() bytes; no destination address.
+    unsafe { sc(nr::SENDTO, fd as usize, buf.as_ptr() as usize, buf.len(), (flags | MSG_NOSIGNAL) as usize, 0, 0) }
+}
+
+pub fn sendfile(out: Fd, file: Fd, off: &mut u64, count: usize) -> isize {
+    // SAFETY: off is a writable loff_t the kernel advances.
+    unsafe { sc(nr::SENDFILE, out as usize, file as usize, off as *mut u64 as usize, count, 0, 0) }
+}
+
+/// shutdown(fd, SHUT_WR)
+pub fn shutdown_write(fd: Fd) {
+    num(nr::SHUTDOWN, fd as usize, 1, 0);
+}
+
+/// Sets O_NONBLOCK on a descriptor we were given (socket activation).
+pub fn set_nonblock(fd: Fd) -> isize {
+    let fl = num(nr::FCNTL, fd as usize, 3 /* F_GETFL */, 0);
+    if fl < 0 {
+        return fl;
+    }
+    num(nr::FCNTL, fd as usize, 4 /* F_SETFL */, fl as usize | 0o4000)
+}
+
+// open(2) flags; O_DIRECTORY and O_NOFOLLOW differ between the two architectures.
+pub const O_CLOEXEC: usize = 0o2000000;
+pub const O_PATH: usize = 0o10000000;
+#[cfg(target_arch = "x86_64")]
+pub const O_DIRECTORY: usize = 0o200000;
+#[cfg(target_arch = "x86_64")]
+pub const O_NOFOLLOW: usize = 0o400000;
+#[cfg(target_arch = "aarch64")]
+pub const O_DIRECTORY: usize = 0o40000;
+#[cfg(target_arch = "aarch64")]
+pub const O_NOFOLLOW: usize = 0o100000;
+/// Regular files: O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY.
+pub const O_FILE: usize = O_CLOEXEC | 0o4000 | 0o400;
+
+/// A NUL-terminated path: `path` must end with its only NUL byte (checked; a path
+/// without one is refused with -EINVAL rather than read past its end).
+fn c_path(path: &[u8]) -> Option<usize> {
+    match path.iter().position(|&b| b == 0) {
+        Some(i) if i + 1 == path.len() => Some(path.as_ptr() as usize),
+        _ => None,
+    }
+}
+
+/// openat(dir, path, flags), `path` NUL-terminated.
+pub fn openat(dir: Fd, path: &[u8], flags: usize) -> isize {
+    let Some(p) = c_path(path) else { return -22 };
+    // SAFETY: p is a NUL-terminated string inside `path`.
+    unsafe { sc(nr::OPENAT, dir as usize, p, flags, 0, 0, 0) }
+}
+
+/// openat2(dir, path, {flags, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS}).
+pub fn openat2_beneath(dir: Fd, path: &[u8], flags: usize) -> isize {
+    let Some(p) = c_path(path) else { return -22 };
+    let how: [u64; 3] = [flags as u64, 0, 0x08 | 0x02];
+    // SAFETY: p is a NUL-terminated string inside `path`; how is a readable open_how.
+    unsafe { sc(nr::OPENAT2, dir as usize, p, how.as_ptr() as usize, 24, 0, 0) }
+}
+
+/// The fields of `struct stat` we use. The kernel struct is read as 64-bit words: x86_64
+/// and aarch64 agree on every word used here except the one holding st_mode.
+pub struct Stat {
+    w: [u64; 18],
+}
+
+impl Stat {
+    pub const fn new() -> Self {
+        Stat { w: [0; 18] }
+    }
+    #[cfg(target_arch = "x86_64")]
+    pub fn mode(&self) -> u32 {
+        self.w[3] as u32
+    }
+    #[cfg(target_arch = "aarch64")]
+    pub fn mode(&self) -> u32 {
+        self.w[2] as u32
+    }
+    pub fn is_file(&self) -> bool {
+        self.mode() & 0o170000 == 0o100000
+    }
+    pub fn is_dir(&self) -> bool {
+        self.mode() & 0o170000 == 0o040000
+    }
+    /// Size and mtime seconds, negative values clamped to 0.
+    pub fn size(&self) -> u64 {
+        (self.w[6] as i64).max(0) as u64
+    }
+    pub fn mtime(&self) -> u64 {
+        (self.w[11] as i64).max(0) as u64
+    }
+    /// What identifies a version of a file: dev, ino, size, mtime (s, ns), ctime (s, ns).
+    pub fn key(&self) -> [u64; 7] {
+        let w = &self.w;
+        [w[0], w[1], w[6], w[11], w[12], w[13], w[14]]
+    }
+}
+
+pub fn fstat(fd: Fd, st: &mut Stat) -> isize {
+    // SAFETY: Stat holds 144 writable bytes, the size of `struct stat` on x86_64 (128 on
+    // aarch64).
+    unsafe { sc(nr::FSTAT, fd as usize, st.w.as_mut_ptr() as usize, 0, 0, 0, 0) }
+}
+
 // ---------------------------------------------------------------------------------------
-// Connection slots: one mmap sized at start-up
+// Sockets and epoll
+// ---------------------------------------------------------------------------------------
+
+pub const SOCK_NONBLOCK_CLOEXEC: usize = 0o4000 | 0o2000000;
+
+/// socket(AF_INET or AF_INET6, SOCK_STREAM | NONBLOCK | CLOEXEC, 0)
+pub fn tcp_socket(v6: bool) -> isize {
+    num(nr::SOCKET, if v6 { 10 } else { 2 }, 1 | SOCK_NONBLOCK_CLOEXEC, 0)
+}
+
+/// setsockopt(fd, level, name, &1)
+pub fn sockopt_on(fd: Fd, level: usize, name: usize) -> isize {
+    let one: i32 = 1;
+    // SAFETY: `one` is a readable int of the size given.
+    unsafe { sc(nr::SETSOCKOPT, fd as usize, level, name, &one as *const i32 as usize, 4, 0) }
+}
+pub const SOL_SOCKET: usize = 1;
+pub const SO_REUSEADDR: usize = 2;
+pub const SO_REUSEPORT: usize = 15;
+pub const IPPROTO_TCP: usize = 6;
+pub const TCP_NODELAY: usize = 1;
+
+/// `struct sockaddr_in`/`sockaddr_in6` bytes (28 bytes fit both).
+pub type SockAddr = [u8; 28];
+
+/// A socket address for `bind`: IPv4 uses the first 4 bytes of `addr`.
+pub fn sockaddr(v6: bool, addr: &[u8; 16], port: u16) -> SockAddr {
+    let mut sa = [0u8; 28];
+    sa[0] = if v6 { 10 } else { 2 }; // sa_family, little-endian on both targets
+    sa[2..4].copy_from_slice(&port.to_be_bytes());
+    if v6 {
+        sa[8..24].copy_from_slice(addr);
+    } else {
+        sa[4..8].copy_from_slice(&addr[..4]);
+    }
+    sa
+}
+
+pub fn bind(fd: Fd, sa: &SockAddr, v6: bool) -> isize {
+    // SAFETY: sa is readable for the length given (16 for sockaddr_in, 28 for _in6).
+    unsafe { sc(nr::BIND, fd as usize, sa.as_ptr() as usize, if v6 { 28 } else { 16 }, 0, 0, 0) }
+}
+
+pub fn listen(fd: Fd, backlog: usize) -> isize {
+    num(nr::LISTEN, fd as usize, backlog, 0)
+}
+
+/// accept4 with NONBLOCK | CLOEXEC; the peer address lands in `sa`.
+pub fn accept(fd: Fd, sa: &mut SockAddr) -> isize {
+    let mut len: u32 = 28;
+    // SAFETY: sa is writable for `len` bytes; len is a writable socklen_t.
+    unsafe {
+        sc(nr::ACCEPT4, fd as usize, sa.as_mut_ptr() as usize, &mut len as *mut u32 as usize,
+            SOCK_NONBLOCK_CLOEXEC, 0, 0)
+    }
+}
+
+/// `struct epoll_event`: packed on x86_64, naturally aligned on aarch64.
+#[cfg_attr(target_arch = "x86_64", repr(C, packed))]
+#[cfg_attr(not(target_arch = "x86_64"), repr(C))]
+#[derive(Clone, Copy)]
+pub struct Event {
+    pub events: u32,
+    pub data: u64,
+}
+
+pub const EPOLLIN: u32 = 1;
+pub const EPOLLOUT: u32 = 4;
+pub const EPOLLRDHUP: u32 = 0x2000;
+pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
+pub const EPOLLET: u32 = 1 << 31;
+
+pub fn epoll_create() -> isize {
+    num(nr::EPOLL_CREATE1, O_CLOEXEC, 0, 0)
+}
+
+/// EPOLL_CTL_ADD with `events` and `data`.
+pub fn epoll_add(ep: Fd, fd: Fd, data: u64, events: u32) -> isize {
+    let ev = Event { events, data };
+    // SAFETY: ev is a readable epoll_event.
+    unsafe { sc(nr::EPOLL_CTL, ep as usize, 1, fd as usize, &ev as *const Event as usize, 0, 0) }
+}
+
+/// EPOLL_CTL_DEL
+pub fn epoll_del(ep: Fd, fd: Fd) {
+    num(nr::EPOLL_CTL, ep as usize, 2, fd as usize);
+}
+
+/// epoll_pwait without a signal mask; `timeout_ms` < 0 waits for ever. Returns the
+/// number of events (0 on error or timeout).
+pub fn epoll_wait(ep: Fd, evs: &mut [Event], timeout_ms: i32) -> usize {
+    // SAFETY: evs is writable for evs.len() events.
+    let n = unsafe { sc(nr::EPOLL_PWAIT, ep as usize, evs.as_mut_ptr() as usize, evs.len(), timeout_ms as isize as usize, 0, 8) };
+    n.max(0) as usize
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory: one mmap sized at start-up
 // ---------------------------------------------------------------------------------------
 
 /// `len` zeroed bytes from an anonymous mapping, resident only once touched.
+fn mmap(len: usize) -> Option<*mut u8> {
+    // SAFETY: a fresh private anonymous mapping at an address the kernel picks: no
+    // existing memory is affected.
+    let p = unsafe {
+        sc(nr::MMAP, 0, len.max(1), 3 /* PROT_READ|WRITE */,
+            0x02 | 0x20 | 0x4000 /* MAP_PRIVATE|ANONYMOUS|NORESERVE */, usize::MAX, 0)
+    };
+    if (p as usize) > usize::MAX - 4095 { None } else { Some(p as *mut u8) }
+}
+
+/// `len` zeroed bytes from an anonymous mapping, resident only once touched.
 pub fn map_bytes(len: usize) -> Option<&'static mut [u8]> {
-    // SAFETY: a fresh private anonymous mapping, handed out once for the rest of the process.
-    unsafe {
-        let p = rustix::mm::mmap_anonymous(
-            core::ptr::null_mut(),
-            len,
-            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-            rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
-        )
-        .ok()?;
-        Some(core::slice::from_raw_parts_mut(p as *mut u8, len))
-    }
+    let p = mmap(len)?;
+    // SAFETY: the mapping is `len` zeroed bytes, handed out once for the rest of the process.
+    Some(unsafe { core::slice::from_raw_parts_mut(p, len) })
 }
 
 /// `cap` slots of `T` followed by `cap * per_slot_bytes` bytes, all from one anonymous
@@ -386,17 +727,7 @@ impl<T> Slots<T> {
         let head = cap.checked_mul(core::mem::size_of::<T>())?;
         let head = head.checked_add(63)? & !63;
         let bytes = cap.checked_mul(per_slot_bytes)?;
-        let total = head.checked_add(bytes)?;
-        // SAFETY: a fresh private anonymous mapping: no existing memory is affected.
-        let p = unsafe {
-            rustix::mm::mmap_anonymous(
-                core::ptr::null_mut(),
-                total.max(1),
-                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
-            )
-        }
-        .ok()? as *mut u8;
+        let p = mmap(head.checked_add(bytes)?)?;
         // SAFETY: [head, total) lies inside the mapping, is zero-filled (a valid [u8]) and
         // is handed out exactly once, for the rest of the process.
         let bytes = unsafe { core::slice::from_raw_parts_mut(p.add(head), bytes) };
