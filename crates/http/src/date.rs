@@ -13,8 +13,10 @@ pub const IMF_LEN: usize = 29;
 pub const MAX_UNIX: u64 = 253_402_300_799;
 
 const SECS_PER_DAY: u64 = 86_400;
-const DAY_NAMES: &[u8; 21] = b"ThuFriSatSunMonTueWed"; // 1970-01-01 was a Thursday
-const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
+/// Names as space-separated words, so that parsing can look them up with
+/// the shared `word_index` (and formatting finds name `i` at `4 * i`).
+const DAY_NAMES: &[u8] = b"Thu Fri Sat Sun Mon Tue Wed"; // 1970-01-01 was a Thursday
+const MONTHS: &[u8] = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec";
 
 /// Days from 1970-01-01 to January 1st of `year` (1970..=10000).
 ///
@@ -36,7 +38,7 @@ fn put2(out: &mut [u8], at: usize, v: u32) {
 }
 
 fn put3(out: &mut [u8], at: usize, table: &[u8], index: u32) {
-    let i = index as usize * 3;
+    let i = index as usize * 4;
     if let (Some(dst), Some(src)) = (out.get_mut(at..at + 3), table.get(i..i + 3)) {
         dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
     }
@@ -112,18 +114,6 @@ fn num(s: &[u8], at: usize, n: usize) -> u32 {
     v
 }
 
-/// Index of the three bytes `key` in a table of three-letter names.
-fn index3(table: &[u8], key: &[u8]) -> Option<u32> {
-    let mut i = 0;
-    while let Some(name) = table.get(i * 3..i * 3 + 3) {
-        if name == key {
-            return Some(i as u32);
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Parses an HTTP date in any of the three formats of RFC 9110 5.6.7:
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate), `Sunday, 06-Nov-94 08:49:37
 /// GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994` (asctime).
@@ -153,8 +143,8 @@ pub fn parse(s: &[u8]) -> Option<u64> {
         let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
         (comma + 5, num(rest, 2, 2), year, comma + 12)
     };
-    index3(DAY_NAMES, s.get(..3)?)?;
-    let month = index3(MONTHS, s.get(mon..mon + 3)?)? + 1;
+    word_index(DAY_NAMES, b' ', s.get(..3)?, false)?;
+    let month = word_index(MONTHS, b' ', s.get(mon..mon + 3)?, false)? as u32 + 1;
     let (hour, min, sec) = (num(s, time, 2), num(s, time + 3, 2), num(s, time + 6, 2));
     // second = 60 is allowed by the grammar for leap seconds. Years before
     // 1970 are before the epoch: not representable.
