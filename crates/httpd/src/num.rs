@@ -84,3 +84,17 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
     }
     Some(v)
 }
+
+/// `s[a..b]` with `b` clamped to the length; empty when `a` is past that. One
+/// out-of-line bounds check instead of an inlined `get(..).unwrap_or(..)` per site.
+#[inline(never)]
+pub fn sub(s: &[u8], a: usize, b: usize) -> &[u8] {
+    s.get(a..b.min(s.len())).unwrap_or(&[])
+}
+
+/// The mutable `sub`.
+#[inline(never)]
+pub fn sub_mut(s: &mut [u8], a: usize, b: usize) -> &mut [u8] {
+    let b = b.min(s.len());
+    s.get_mut(a..b).unwrap_or(&mut [])
+}

@@ -10,7 +10,8 @@
 use crate::config::{self, err_line, Config, UNSET};
 use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
-use crate::respond::{self, Ctx, Plan};
+use crate::respond::{Ctx, Plan};
+use crate::num::{sub, sub_mut};
 use crate::sys::{self, Fd, Slots};
 use mote_http::{parse_request, BodySkipper, Body, Header, Parsed, Version};
 
@@ -49,14 +50,11 @@ pub struct Conn {
     method: (usize, usize),
     target: (usize, usize),
     v10: bool,
-    status: u16,
     keep: bool,
     out_pos: usize,
-    out_len: usize,
-    file: Fd,
-    off: u64,
-    left: u64,
-    sent: u64,
+    /// The response being sent: `p.head` bytes of the output buffer, then `p.len` bytes
+    /// of `p.file` (counted down as they go out).
+    p: Plan,
     skip: Option<BodySkipper>,
     skipped: u64,
 }
@@ -76,14 +74,9 @@ impl Conn {
             method: (0, 0),
             target: (0, 0),
             v10: false,
-            status: 0,
             keep: true,
             out_pos: 0,
-            out_len: 0,
-            file: -1,
-            off: 0,
-            left: 0,
-            sent: 0,
+            p: Plan::new(),
             skip: None,
             skipped: 0,
         }
@@ -401,11 +394,13 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                 }
                 if c.st == St::Read && c.in_len > 0 {
                     // Slow or stalled request head: say so, best effort, then close.
-                    let out = bytes.get_mut(i * stride + buf_size..(i + 1) * stride).unwrap_or(&mut []);
-                    let ctx = Ctx { cfg, root, clock: &env.clock, cache: env.cache };
-                    let p = respond::page(&ctx, out, 408, b"", None, false, true);
-                    sys::send(c.fd, out.get(..p.head).unwrap_or(&[]), 0);
-                    env.log.line(&env.clock, &c.peer, b"-", b"", b"", 408, p.inline_body);
+                    let out = sub_mut(bytes, i * stride + buf_size, (i + 1) * stride);
+                    c.p.close = true;
+                    let mut ctx = Ctx { cfg, root, clock: &env.clock, cache: env.cache, out, p: &mut c.p, head_only: false, v10: false };
+                    ctx.page(408, b"", b"");
+                    let head = ctx.p.head;
+                    sys::send(c.fd, sub(ctx.out, 0, head), 0);
+                    env.log.line(&env.clock, &c.peer, b"-", b"", b"", 408, c.p.sent);
                 }
                 close_conn(c, &mut free_head, &mut active, i);
             }
@@ -440,9 +435,9 @@ fn peer_of(sa: &sys::SockAddr) -> Peer {
 
 fn close_conn(c: &mut Conn, free_head: &mut usize, active: &mut usize, i: usize) {
     sys::close(c.fd);
-    sys::close(c.file);
+    sys::close(c.p.file);
     c.fd = -1;
-    c.file = -1;
+    c.p.file = -1;
     c.skip = None;
     c.st = St::Free;
     c.next_free = *free_head;
@@ -476,9 +471,9 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
         match c.st {
             St::Free => return,
             St::Send => {
-                if c.out_pos < c.out_len {
-                    let flags = if c.left > 0 { sys::MSG_MORE } else { 0 };
-                    match sys::send(c.fd, outb.get(c.out_pos..c.out_len).unwrap_or(&[]), flags) {
+                if c.out_pos < c.p.head {
+                    let flags = if c.p.len > 0 { sys::MSG_MORE } else { 0 };
+                    match sys::send(c.fd, sub(outb, c.out_pos, c.p.head), flags) {
                         n if n >= 0 => {
                             c.out_pos += n as usize;
                             c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
@@ -489,12 +484,12 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                     }
                     continue;
                 }
-                if c.left > 0 {
-                    let chunk = c.left.min(1 << 30) as usize;
-                    match sys::sendfile(c.fd, c.file, &mut c.off, chunk) {
+                if c.p.len > 0 {
+                    let chunk = c.p.len.min(1 << 30) as usize;
+                    match sys::sendfile(c.fd, c.p.file, &mut c.p.off, chunk) {
                         n if n > 0 => {
-                            c.left -= (n as u64).min(c.left);
-                            c.sent += n as u64;
+                            c.p.len -= (n as u64).min(c.p.len);
+                            c.p.sent += n as u64;
                             c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
                         }
                         n if n == -sys::EAGAIN => return,
@@ -515,7 +510,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                 }
             }
             St::Skip => {
-                let body = inb.get(c.head_len..c.in_len).unwrap_or(&[]);
+                let body = sub(inb, c.head_len, c.in_len);
                 let blen = body.len();
                 let r = match c.skip.as_mut() {
                     Some(s) => s.feed(body),
@@ -528,7 +523,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                         c.in_len -= k;
                         c.skipped += k as u64;
                         if c.skipped > env.cfg.n[config::MAX_BODY] {
-                            start_error(c, outb, env, 413, true);
+                            start_error(c, outb, env, 413);
                         } else if done {
                             c.skip = None;
                             respond_to(c, inb, outb, env, true);
@@ -540,7 +535,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                             }
                         }
                     }
-                    Err(e) => start_error(c, outb, env, e.status, true),
+                    Err(e) => start_error(c, outb, env, e.status),
                 }
             }
             St::Read => {
@@ -569,7 +564,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
 /// an incomplete head. `skipped` means the body was already discarded.
 fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skipped: bool) {
     let full = c.in_len == inb.len();
-    let data = inb.get(..if skipped { c.head_len } else { c.in_len }).unwrap_or(&[]);
+    let data = sub(inb, 0, if skipped { c.head_len } else { c.in_len });
     let mut hdrs = [Header::default(); MAX_HEADERS];
     let req = match parse_request(data, &mut hdrs) {
         Ok(Parsed::Complete(r)) => r,
@@ -583,7 +578,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
             c.head_len = 0;
             c.method = (0, 0);
             c.target = (0, 0);
-            return start_error(c, outb, env, s, true);
+            return start_error(c, outb, env, s);
         }
     };
     let base = data.as_ptr() as usize;
@@ -591,16 +586,15 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
     c.method = (req.method_raw.as_ptr() as usize - base, req.method_raw.len());
     c.target = (req.target.as_ptr() as usize - base, req.target.len());
     c.v10 = req.version == Version::Http10;
-    let mut close = !req.keep_alive || env.stopping || !c.keep;
+    c.p.close = !req.keep_alive || env.stopping || !c.keep;
     if !skipped && req.body != Body::None {
-        let expect = req.header(b"expect").is_some();
         if matches!(req.body, Body::Length(n) if n > env.cfg.n[config::MAX_BODY]) {
-            return start_error(c, outb, env, 413, true);
+            return start_error(c, outb, env, 413);
         }
-        if expect {
+        if req.header(b"expect").is_some() {
             // The client waits for 100-continue: answer now and close rather than
             // read a body we would discard.
-            close = true;
+            c.p.close = true;
         } else {
             c.skip = Some(BodySkipper::new(req.body));
             c.skipped = 0;
@@ -609,26 +603,25 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
             return;
         }
     }
-    let mut ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: env.cache };
-    let plan = respond::respond(&mut ctx, &req, outb, close);
-    start(c, plan, env);
+    ctx(c, outb, env).respond(&req);
+    start(c, env);
 }
 
-fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16, close: bool) {
-    let ctx = Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: env.cache };
-    let plan = respond::page(&ctx, outb, status, b"", None, false, close);
-    start(c, plan, env);
+fn ctx<'a>(c: &'a mut Conn, out: &'a mut [u8], env: &'a mut Env) -> Ctx<'a> {
+    Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: env.cache, out, p: &mut c.p, head_only: false, v10: false }
 }
 
-fn start(c: &mut Conn, p: Plan, env: &Env) {
-    c.status = p.status;
+/// Answers `status` and closes.
+#[inline(never)]
+fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16) {
+    c.p.close = true;
+    ctx(c, outb, env).page(status, b"", b"");
+    start(c, env);
+}
+
+fn start(c: &mut Conn, env: &Env) {
     c.out_pos = 0;
-    c.out_len = p.head;
-    c.file = p.file;
-    c.off = p.off;
-    c.left = p.len;
-    c.sent = p.inline_body;
-    c.keep = c.keep && !p.close;
+    c.keep = c.keep && !c.p.close;
     c.st = St::Send;
     c.deadline = env.clock.mono + env.cfg.n[config::WRITE_TIMEOUT];
 }
@@ -636,19 +629,16 @@ fn start(c: &mut Conn, p: Plan, env: &Env) {
 /// A response ended (`ok`) or failed: log it, then go on with the next request, linger
 /// or close.
 fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
-    let head = inb.get(..c.head_len).unwrap_or(&[]);
+    let head = sub(inb, 0, c.head_len);
     let (method, target): (&[u8], &[u8]) = if c.method.1 == 0 {
         (b"-", b"")
     } else {
-        (
-            head.get(c.method.0..c.method.0 + c.method.1).unwrap_or(b"-"),
-            head.get(c.target.0..c.target.0 + c.target.1).unwrap_or(b""),
-        )
+        (sub(head, c.method.0, c.method.0 + c.method.1), sub(head, c.target.0, c.target.0 + c.target.1))
     };
     let version: &[u8] = if c.v10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
-    env.log.line(&env.clock, &c.peer, method, target, version, c.status, c.sent);
-    sys::close(c.file);
-    c.file = -1;
+    env.log.line(&env.clock, &c.peer, method, target, version, c.p.status, c.p.sent);
+    sys::close(c.p.file);
+    c.p.file = -1;
     c.served += 1;
     let rest = c.in_len.saturating_sub(c.head_len);
     inb.copy_within(c.head_len.min(c.in_len)..c.in_len, 0);
@@ -659,7 +649,7 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
     } else if c.keep && !env.stopping {
         c.st = St::Read;
         c.deadline = env.clock.mono + if rest > 0 { env.cfg.n[config::HEADER_TIMEOUT] } else { env.cfg.n[config::IDLE_TIMEOUT] };
-    } else if c.status >= 400 || rest > 0 {
+    } else if c.p.status >= 400 || rest > 0 {
         sys::shutdown_write(c.fd);
         c.st = St::Linger;
         c.deadline = env.clock.mono + LINGER;
