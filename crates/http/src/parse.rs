@@ -452,7 +452,7 @@ fn head<'b, 'h>(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Result<Request<
     if framing.host.is_none() && version == Version::Http11 {
         return Err(Fail::NoHost);
     }
-    let body = if framing.te.seen {
+    let body = if framing.te.seen() {
         framing.te.finish()?
     } else {
         match framing.content_length {
@@ -529,7 +529,7 @@ impl<'b> Framing<'b> {
             }
             None => {}
         }
-        if self.te.seen && self.content_length.is_some() {
+        if self.te.seen() && self.content_length.is_some() {
             // RFC 9112 6.1 permits dropping Content-Length, but the pair is the
             // classic smuggling vector: refuse it.
             return Err(Fail::TeAndCl);
@@ -538,37 +538,48 @@ impl<'b> Framing<'b> {
     }
 }
 
-/// The Transfer-Encoding codings seen so far, across all TE header fields.
+/// The Transfer-Encoding codings seen so far, across all TE header fields,
+/// as bits of one byte (`TE_*`): four separate bools were packed by the
+/// compiler into a word and updated with shifts and masks, larger code.
 #[derive(Default)]
-struct Te {
-    seen: bool,
-    chunked: bool,
-    last_is_chunked: bool,
-    other: bool,
-}
+struct Te(u8);
+
+/// A Transfer-Encoding field was seen.
+const TE_SEEN: u8 = 1;
+/// `chunked` was seen.
+const TE_CHUNKED: u8 = 2;
+/// The last coding so far is `chunked`.
+const TE_LAST_CHUNKED: u8 = 4;
+/// A coding other than `chunked` was seen.
+const TE_OTHER: u8 = 8;
 
 impl Te {
+    fn seen(&self) -> bool {
+        self.0 & TE_SEEN != 0
+    }
+
     fn add(&mut self, value: &[u8]) -> Result<(), Fail> {
-        self.seen = true;
+        self.0 |= TE_SEEN;
         for coding in list(value) {
-            let chunked = eq_ic(coding, b"chunked");
-            if chunked && self.chunked {
-                // RFC 9112 6.1: MUST NOT apply chunked more than once.
-                return Err(Fail::ChunkedTwice);
+            if eq_ic(coding, b"chunked") {
+                if self.0 & TE_CHUNKED != 0 {
+                    // RFC 9112 6.1: MUST NOT apply chunked more than once.
+                    return Err(Fail::ChunkedTwice);
+                }
+                self.0 |= TE_CHUNKED | TE_LAST_CHUNKED;
+            } else {
+                self.0 = (self.0 | TE_OTHER) & !TE_LAST_CHUNKED;
             }
-            self.chunked |= chunked;
-            self.other |= !chunked;
-            self.last_is_chunked = chunked;
         }
         Ok(())
     }
 
     fn finish(&self) -> Result<Body, Fail> {
-        if !self.last_is_chunked {
+        if self.0 & TE_LAST_CHUNKED == 0 {
             // RFC 9112 6.3 item 4: chunked not final (or absent) in a request
             // means the length cannot be determined: MUST answer 400.
             Err(Fail::ChunkedNotLast)
-        } else if self.other {
+        } else if self.0 & TE_OTHER != 0 {
             // e.g. "gzip, chunked": RFC 9112 6.1 says 501 for codings we do
             // not understand.
             Err(Fail::TeUnsupported)
