@@ -128,11 +128,12 @@ fn num(s: &[u8], at: usize, n: usize) -> u32 {
 /// 9110 asks for "within 50 years" of now, which a clock-less library cannot
 /// know; all such dates in the wild are old).
 pub fn parse(s: &[u8]) -> Option<u64> {
-    // (offset of the month name, day, year, time); the day name is s[..3].
-    let (mon, day, year, time) = if shaped(s, IMF_TEMPLATE) {
-        (8, num(s, 5, 2), num(s, 12, 4), 17)
+    // Offsets of the month name, the day, the year and the time, and the
+    // number of year digits; the day name is s[..3] in every format.
+    let (mon, day, year, time, year_digits) = if shaped(s, IMF_TEMPLATE) {
+        (8, 5, 12, 17, 4)
     } else if shaped(s, ASCTIME_TEMPLATE) {
-        (4, num(s, 8, 2), num(s, 20, 4), 11)
+        (4, 8, 20, 11, 4)
     } else {
         let comma = find(s, b',')?;
         let (name, rest) = s.split_at_checked(comma)?;
@@ -141,10 +142,13 @@ pub fn parse(s: &[u8]) -> Option<u64> {
         if !shaped(rest, RFC850_TEMPLATE) || word_index(LONG_DAY_NAMES, b' ', name, false).is_none() {
             return None;
         }
-        let yy = num(rest, 9, 2);
-        let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
-        (comma + 5, num(rest, 2, 2), year, comma + 12)
+        (comma + 5, comma + 2, comma + 9, comma + 12, 2)
     };
+    let day = num(s, day, 2);
+    let mut year = num(s, year, year_digits);
+    if year_digits == 2 {
+        year += if year >= 70 { 1900 } else { 2000 };
+    }
     word_index(DAY_NAMES, b' ', s.get(..3)?, false)?;
     let month = word_index(MONTHS, b' ', s.get(mon..mon + 3)?, false)? as u32 + 1;
     let (hour, min, sec) = (num(s, time, 2), num(s, time + 3, 2), num(s, time + 6, 2));
