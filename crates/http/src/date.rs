@@ -139,7 +139,8 @@ pub fn parse(s: &[u8]) -> Option<u64> {
         let (name, rest) = s.split_at_checked(comma)?;
         // The long name must be one of the seven (its first three letters
         // are then a short name, checked below like the other formats').
-        if !shaped(rest, RFC850_TEMPLATE) || word_index(LONG_DAY_NAMES, b' ', name, false).is_none() {
+        if !shaped(rest, RFC850_TEMPLATE) || word_index(LONG_DAY_NAMES, b' ', name, false).is_none()
+        {
             return None;
         }
         (comma + 5, comma + 2, comma + 9, comma + 12, 2)

@@ -62,9 +62,14 @@ impl Method {
             Method::Trace,
             Method::Connect,
         ];
-        word_index(b"GET HEAD OPTIONS POST PUT DELETE PATCH TRACE CONNECT", b' ', m, false)
-            .and_then(|i| ALL.get(i).copied())
-            .unwrap_or(Method::Other)
+        word_index(
+            b"GET HEAD OPTIONS POST PUT DELETE PATCH TRACE CONNECT",
+            b' ',
+            m,
+            false,
+        )
+        .and_then(|i| ALL.get(i).copied())
+        .unwrap_or(Method::Other)
     }
 
     /// GET or HEAD: the methods a static server serves and the only ones for
@@ -401,7 +406,11 @@ fn head<'b, 'h>(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Result<Request<
     for &want in VERSION_SHAPE {
         let b = at(buf, i).ok_or(Fail::Partial)?;
         if !(b == want || (want == b'#' && b.is_ascii_digit())) {
-            return Err(if b == b'\n' { Fail::BareLf } else { Fail::BadVersion });
+            return Err(if b == b'\n' {
+                Fail::BareLf
+            } else {
+                Fail::BadVersion
+            });
         }
         i += 1;
     }
@@ -491,7 +500,12 @@ impl<'b> Framing<'b> {
     /// request's framing ambiguous.
     fn field(&mut self, h: Header<'b>, version: Version) -> Result<(), Fail> {
         let value = h.value;
-        match word_index(b"host content-length transfer-encoding connection", b' ', h.name, true) {
+        match word_index(
+            b"host content-length transfer-encoding connection",
+            b' ',
+            h.name,
+            true,
+        ) {
             Some(0) => {
                 if self.host.is_some() {
                     return Err(Fail::DupHost);

@@ -59,7 +59,8 @@ pub(crate) fn is_field_byte(b: u8) -> bool {
 /// (bytes 0..128): RFC 3986 reg-name / IP-literal / port characters,
 /// excluding userinfo's `@` (RFC 9110 4.2.4 deprecates userinfo) and anything
 /// that could smuggle a path.
-const HOST: [u64; 2] = bitmap(b"-._~!$&'()*+,;=%:[]0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+const HOST: [u64; 2] =
+    bitmap(b"-._~!$&'()*+,;=%:[]0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
 /// Is `b` allowed in a Host value or an absolute-form authority?
 pub(crate) fn is_host_byte(b: u8) -> bool {
@@ -81,8 +82,8 @@ pub(crate) fn span(s: &[u8], mut i: usize, ok: fn(u8) -> bool) -> usize {
 }
 
 /// The rest of the first `\n`-separated record of `table` that starts with
-/// `key` (`""` if none). Status reasons and parse errors are stored as such
-/// packed tables: a `match` with a string per arm costs a pointer and a
+/// `key` (`""` if none). The status reasons are stored as such a
+/// packed table: a `match` with a string per arm costs a pointer and a
 /// length per arm, plus a jump table.
 #[inline(never)]
 pub(crate) fn record(table: &'static str, key: &[u8]) -> &'static str {
