@@ -257,10 +257,6 @@ pub fn pack(args: &Args) -> Result<Packed> {
     }
     if embedded {
         labels.insert("org.opencontainers.image.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
-        labels.insert(
-            "org.opencontainers.image.description".to_string(),
-            "mote-httpd: a static HTTP/1.1 server in a few kilobytes".to_string(),
-        );
         labels.insert("org.opencontainers.image.licenses".to_string(), env!("CARGO_PKG_LICENSE").to_string());
     }
     for l in &args.label {

@@ -84,6 +84,7 @@ pub fn push_blobs(blobs: &Blobs, refs: &[String], reg: &RegistryArgs, up: &Uploa
     }
     let mut clients: Vec<(String, Client, Vec<String>)> = Vec::new();
     let mut out = Vec::new();
+    let mut cache = registry::BlobCache::load(registry::BlobCache::default_path());
     for r in &refs {
         let idx = match clients.iter().position(|(h, _, _)| *h == r.registry) {
             Some(i) => i,
@@ -99,9 +100,13 @@ pub fn push_blobs(blobs: &Blobs, refs: &[String], reg: &RegistryArgs, up: &Uploa
                 mount_from.push(p.clone());
             }
         }
-        let opts = UploadOptions { chunk_size: up.chunk_size, chunked: up.chunked, mount_from };
+        let opts = UploadOptions { chunk_size: up.chunk_size, chunked: up.chunked, mount_from, known: cache.known(&r.registry) };
         let digest = registry::push(client, r, blobs, &opts).with_context(|| format!("push to {r} failed"))?;
         pushed_repos.push(r.repository.clone());
+        cache.record(&r.registry, &r.repository, blobs.items.iter().map(|(d, _)| d.digest.clone()));
+        if let Err(e) = cache.save() {
+            eprintln!("mote: note: cannot save the pushed-blob cache (used for cross-repository mounts): {e:#}");
+        }
         out.push((r.to_string(), digest.to_string()));
     }
     Ok(out)

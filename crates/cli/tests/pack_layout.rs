@@ -137,10 +137,11 @@ fn args_after_double_dash_become_cmd() {
     need("skopeo", "skopeo");
     let t = tmp();
     let img = t.path().join("img");
-    ok(mote().arg("pack").arg(static_binary()).arg("-o").arg(&img).args(["--", "httpd", "-f", "-p", "8080"]));
+    ok(mote().arg("pack").arg(small_static_binary()).arg("-o").arg(&img).args(["--", "--listen", "0.0.0.0:9090", "--log", "off"]));
     let cfg = json(&ok(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("oci:{}:latest", img.display()))));
-    assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/busybox"]));
-    assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["httpd", "-f", "-p", "8080"]));
+    assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/server"]));
+    assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["--listen", "0.0.0.0:9090", "--log", "off"]));
+    assert!(cfg["config"]["ExposedPorts"].is_null(), "no default port for a packed binary");
 }
 
 #[test]
@@ -188,7 +189,7 @@ fn several_architectures_make_an_image_index() {
     need("skopeo", "skopeo");
     need("umoci", "umoci");
     let t = tmp();
-    let amd = static_binary();
+    let amd = small_static_binary();
     let armdir = t.path().join("arm");
     fs::create_dir(&armdir).unwrap();
     let arm = as_arm64(&amd, &armdir);
@@ -213,6 +214,9 @@ fn several_architectures_make_an_image_index() {
     // docker-archive cannot hold two architectures: a clear error, nothing written.
     let err = fails(mote().arg("pack").arg(&amd).arg(&arm).args(["--format", "docker-archive", "-o"]).arg(t.path().join("d.tar")));
     assert!(err.contains("docker-archive holds one architecture") && err.contains("amd64, arm64"), "{err}");
+    // Several binaries are placed under the first one's name, in each platform's image.
+    let cfg = json(&ok(Command::new("skopeo").args(["--override-arch", "arm64", "inspect", "--config"]).arg(format!("oci:{}:latest", img.display()))));
+    assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/server"]));
     assert!(!t.path().join("d.tar").exists());
 }
 

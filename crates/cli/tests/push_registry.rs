@@ -48,6 +48,12 @@ fn push_without_auth_keeps_digests_and_mounts_across_repositories() {
     assert!(progress.contains("layer") && progress.contains("uploaded"), "{progress}");
     assert!(progress.contains("mounted from site"), "the second push must mount: {progress}");
 
+    // A later run remembers where the blobs went and mounts them into a third repository.
+    let third = ok(mote().args(["push", "--insecure"]).arg(&img).arg(format!("{}/third:1", reg.host())));
+    let progress = String::from_utf8_lossy(&third.stderr);
+    assert!(progress.contains("mounted from other/site") || progress.contains("mounted from site"), "{progress}");
+    assert!(!progress.contains(": uploaded"), "nothing should be uploaded again: {progress}");
+
     // Pushing again finds every blob already there.
     let again = ok(mote().args(["push", "--insecure"]).arg(&img).arg(format!("{}/site:1", reg.host())));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already there"));
@@ -75,15 +81,21 @@ fn chunked_upload_and_multi_arch_index() {
     let reg = Registry::start(&t.path().join("reg"), Auth::None);
     let armdir = t.path().join("arm");
     std::fs::create_dir(&armdir).unwrap();
-    let arm = as_arm64(&static_binary(), &armdir);
+    let arm = as_arm64(&small_static_binary(), &armdir);
     let img = t.path().join("img");
-    let digest = stdout(&ok(mote().arg("pack").arg(static_binary()).arg(&arm).arg("-o").arg(&img)));
+    let digest = stdout(&ok(mote().arg("pack").arg(small_static_binary()).arg(&arm).arg("-o").arg(&img)));
     let out = ok(mote()
-        .args(["push", "--insecure", "--chunked", "--chunk-size", "65536"])
+        .args(["push", "--insecure", "--chunked", "--chunk-size", "4096"])
         .arg(&img)
         .arg(format!("{}/box:multi", reg.host())));
     let progress = String::from_utf8_lossy(&out.stderr);
-    assert!(progress.contains("chunks"), "{progress}");
+    let most_chunks = progress
+        .split("uploaded in ")
+        .skip(1)
+        .filter_map(|s| s.split(' ').next()?.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(most_chunks >= 3, "the layers must go up in several PATCH chunks: {progress}");
     let raw: Value = serde_json::from_slice(
         &ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{}/box:multi", reg.host()))).stdout,
     )

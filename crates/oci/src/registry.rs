@@ -21,6 +21,11 @@ pub const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
 pub const MAX_RETRIES: u32 = 4;
 /// The first retry waits this long; each next one twice as long (0.25+0.5+1+2 s).
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// At most this many repositories are tried as the source of a cross-repository mount
+/// for one blob (each failed attempt costs a round trip).
+pub const MAX_MOUNT_ATTEMPTS: usize = 3;
+/// The blob cache remembers at most this many repositories per blob.
+pub const CACHE_REPOS_PER_BLOB: usize = 8;
 /// Manifests and indexes larger than this are refused (the spec's suggested limit).
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
@@ -438,8 +443,15 @@ impl Client {
     /// Uploads one blob unless the registry has it; tries mounting it from `mount_from`
     /// repositories first. Returns what happened, for the progress line.
     pub fn upload_blob(&mut self, repo: &str, d: &Descriptor, bytes: &[u8], up: &UploadOptions) -> Result<String> {
+        // Repositories that may hold the blob: named ones, then ones we pushed it to.
+        let mut candidates: Vec<&String> = Vec::new();
+        for from in up.mount_from.iter().chain(up.known.get(&d.digest).into_iter().flatten()) {
+            if from != repo && !candidates.contains(&from) && candidates.len() < MAX_MOUNT_ATTEMPTS {
+                candidates.push(from);
+            }
+        }
         let mut scope = format!("repository:{repo}:pull,push");
-        for from in &up.mount_from {
+        for from in &candidates {
             scope.push_str(&format!(" repository:{from}:pull"));
         }
         let head = self.request("HEAD", &format!("/v2/{repo}/blobs/{}", d.digest), &[], None, &scope, 0)?;
@@ -449,10 +461,11 @@ impl Client {
         if head.status != 404 {
             self.expect(&head, &[200, 404], &format!("HEAD blob {}", d.digest), repo)?;
         }
-        let mut location = None;
-        for from in &up.mount_from {
-            if from == repo {
-                continue;
+        let mut location: Option<String> = None;
+        for from in &candidates {
+            if let Some(abandoned) = location.take() {
+                // A session from a failed mount we will not use: let the registry drop it.
+                let _ = self.request("DELETE", &self.absolute(&abandoned), &[], None, &scope, 1 << 20);
             }
             let r = self.request(
                 "POST",
@@ -465,9 +478,11 @@ impl Client {
             if r.status == 201 {
                 return Ok(format!("mounted from {from}"));
             }
-            self.expect(&r, &[202], &format!("mount {} from {from}", d.digest), repo)?;
-            location = r.header("location").map(str::to_string);
-            break;
+            // Not mountable (unknown there, or no pull right): a 202 starts a plain
+            // upload session we can use; anything else, try the next or a fresh POST.
+            if r.status == 202 {
+                location = r.header("location").map(str::to_string);
+            }
         }
         let location = match location {
             Some(l) => l,
@@ -602,11 +617,13 @@ pub struct UploadOptions {
     pub chunked: bool,
     /// Repositories on the same registry to try mounting blobs from.
     pub mount_from: Vec<String>,
+    /// Repositories of this registry that blobs were pushed to before ([`BlobCache`]).
+    pub known: HashMap<Digest, Vec<String>>,
 }
 
 impl Default for UploadOptions {
     fn default() -> Self {
-        UploadOptions { chunk_size: DEFAULT_CHUNK_SIZE, chunked: false, mount_from: Vec::new() }
+        UploadOptions { chunk_size: DEFAULT_CHUNK_SIZE, chunked: false, mount_from: Vec::new(), known: HashMap::new() }
     }
 }
 
@@ -691,6 +708,65 @@ fn kind_of(mt: &str) -> &'static str {
     }
 }
 
+/// Which repositories of which registry blobs were pushed to, kept between runs so
+/// a push to a second repository can mount instead of upload. A JSON file in
+/// `$MOTE_CACHE_DIR`, else `$XDG_CACHE_HOME/mote`, else `~/.cache/mote`. It is only
+/// a hint: a stale entry costs one failed mount attempt, then a normal upload.
+#[derive(Default)]
+pub struct BlobCache {
+    path: Option<std::path::PathBuf>,
+    entries: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+impl BlobCache {
+    pub fn default_path() -> Option<std::path::PathBuf> {
+        let dir = std::env::var_os("MOTE_CACHE_DIR")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| std::path::PathBuf::from(d).join("mote")))
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/mote")))?;
+        Some(dir.join("pushed-blobs.json"))
+    }
+
+    /// Loads the cache; an unreadable or malformed file counts as empty.
+    pub fn load(path: Option<std::path::PathBuf>) -> BlobCache {
+        let entries = path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        BlobCache { path, entries }
+    }
+
+    pub fn known(&self, registry: &str) -> HashMap<Digest, Vec<String>> {
+        let mut out = HashMap::new();
+        for (d, repos) in self.entries.get(registry).into_iter().flatten() {
+            if let Ok(d) = Digest::parse(d) {
+                out.insert(d, repos.clone());
+            }
+        }
+        out
+    }
+
+    pub fn record(&mut self, registry: &str, repo: &str, digests: impl IntoIterator<Item = Digest>) {
+        let reg = self.entries.entry(registry.to_string()).or_default();
+        for d in digests {
+            let repos = reg.entry(d.to_string()).or_default();
+            repos.retain(|r| r != repo);
+            repos.insert(0, repo.to_string());
+            repos.truncate(CACHE_REPOS_PER_BLOB);
+        }
+    }
+
+    /// Writes the cache (temporary file, then rename).
+    pub fn save(&self) -> Result<()> {
+        let Some(p) = &self.path else { return Ok(()) };
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        crate::atomic::write_file(p, &serde_json::to_vec(&self.entries)?)
+    }
+}
+
 /// An image in a registry, as a [`Store`] for inspect.
 pub struct RegistryStore {
     client: Client,
@@ -759,6 +835,83 @@ mod tests {
         let r = Reference::parse(&format!("ghcr.io/o/r@{d}")).unwrap();
         assert_eq!((r.tag, r.digest), (None, Some(d)));
         assert!(Reference::parse("localhost:5000/Upper:1").is_err());
+    }
+
+    /// A scripted HTTP server on loopback: answers each request with the next
+    /// response, records the request heads.
+    fn scripted(responses: Vec<&'static str>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let mut listener = None;
+        for port in 21000..32000u16 {
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port + (std::process::id() % 500) as u16)) {
+                listener = Some(l);
+                break;
+            }
+        }
+        let listener = listener.expect("a free loopback port");
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for resp in responses {
+                let Ok((mut conn, _)) = listener.accept() else { return };
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut b).unwrap_or(0) == 1 {
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                // Read the body too, so closing the socket is a FIN, not a reset.
+                let len = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                let _ = conn.read_exact(&mut body);
+                log2.lock().unwrap().push(head);
+                let _ = conn.write_all(resp.as_bytes());
+            }
+        });
+        (host, log)
+    }
+
+    const R503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const R200: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+
+    #[test]
+    fn server_errors_are_retried_with_backoff_then_succeed() {
+        let (host, log) = scripted(vec![R503, R503, R200]);
+        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
+        let t0 = std::time::Instant::now();
+        c.ping("").unwrap();
+        assert_eq!(log.lock().unwrap().len(), 3);
+        // Two waits: 250 ms + 500 ms.
+        assert!(t0.elapsed() >= Duration::from_millis(700), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn retries_are_bounded_and_the_error_names_the_registry() {
+        let (host, log) = scripted(vec![R503; 6]);
+        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
+        let e = c.ping("").unwrap_err().to_string();
+        assert!(e.contains(&format!("registry {host} answered GET http://{host}/v2/ with HTTP 503 after 5 attempts")), "{e}");
+        assert_eq!(log.lock().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn unauthorized_and_forbidden_are_explained() {
+        let basic = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let (host, _) = scripted(vec![basic]);
+        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
+        let e = c.ping("").unwrap_err().to_string();
+        assert!(e.contains(&format!("registry {host} requires a user name and password")), "{e}");
+
+        let forbidden = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 59\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"DENIED\",\"message\":\"requested access\"}]}";
+        let (host, log) = scripted(vec![forbidden]);
+        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
+        let e = c.put_manifest("a/b", "1", MEDIA_MANIFEST, b"{}").unwrap_err().to_string();
+        assert!(e.contains(&format!("registry {host}")) && e.contains("denied (HTTP 403 Forbidden)") && e.contains("DENIED"), "{e}");
+        assert!(log.lock().unwrap()[0].contains("content-type: application/vnd.oci.image.manifest.v1+json"), "{:?}", log.lock().unwrap());
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 pub fn mote() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mote"));
     c.env_remove("SOURCE_DATE_EPOCH").env_remove("MOTE_REGISTRY_AUTH");
+    // The pushed-blob cache of this test process, not the user's.
+    c.env("MOTE_CACHE_DIR", std::env::temp_dir().join(format!("mote-test-cache-{}", std::process::id())));
     c
 }
 
@@ -94,6 +96,32 @@ pub fn static_binary() -> PathBuf {
     let bytes = std::fs::read(&p).unwrap();
     assert_eq!(&bytes[..4], b"\x7fELF");
     p
+}
+
+/// A small static x86-64 executable: the mote-httpd inside `mote`, taken out of a
+/// packed image (packing megabytes with zopfli is slow in debug builds). Written
+/// once per test process.
+pub fn small_static_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("mote-test-bin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = dir.join("img");
+        ok(mote().args(["pack", "--compression", "none", "-o"]).arg(&img));
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(img.join("index.json")).unwrap()).unwrap();
+        let m = &index["manifests"][0]["digest"].as_str().unwrap()[7..];
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(img.join("blobs/sha256").join(m)).unwrap()).unwrap();
+        let layer = img.join("blobs/sha256").join(&manifest["layers"][0]["digest"].as_str().unwrap()[7..]);
+        let bin = ok(Command::new("tar").arg("-xOf").arg(&layer).arg("mote-httpd")).stdout;
+        assert_eq!(&bin[..4], b"\x7fELF");
+        let p = dir.join("server");
+        std::fs::write(&p, bin).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        p
+    })
+    .clone()
 }
 
 /// A copy of `src` with its ELF e_machine set to EM_AARCH64 (183): an ELF the
