@@ -240,36 +240,29 @@ pub(crate) const U64_DIGITS: usize = 20;
 
 /// Formats `v` in decimal into the tail of `buf` and returns the digits.
 ///
-/// By repeated subtraction of powers of ten rather than `% 10` and `/ 10`:
+/// Without a 64-bit division (`/ 10` is a multiplication by the reciprocal):
 /// 32-bit targets (riscv32imc, wasm32 on some engines) have no 64-bit
 /// division instruction, and the library routine for it costs about 1 KiB.
 #[inline(never)]
 pub(crate) fn fmt_u64(mut v: u64, buf: &mut [u8; U64_DIGITS]) -> &[u8] {
-    let mut start = U64_DIGITS - 1;
-    let mut k = U64_DIGITS;
-    for slot in buf.iter_mut() {
-        k -= 1;
-        // 10^k by multiplication: even `p / 10` would be a 64-bit division.
-        let mut p: u64 = 1;
-        for _ in 0..k {
-            p *= 10;
-        }
-        let mut d = b'0';
-        while v >= p {
-            v -= p;
-            d += 1;
-        }
-        *slot = d;
-        if d != b'0' && start > U64_DIGITS - 1 - k {
-            start = U64_DIGITS - 1 - k;
+    let mut n = 0;
+    for slot in buf.iter_mut().rev() {
+        // v / 10 as a multiplication by the reciprocal (exact for all u64).
+        let q = ((v as u128 * 0xCCCC_CCCC_CCCC_CCCD) >> 67) as u64;
+        *slot = b'0' + (v - q * 10) as u8;
+        v = q;
+        n += 1;
+        if v == 0 {
+            break;
         }
     }
-    buf.get(start..).unwrap_or(&[])
+    buf.get(U64_DIGITS - n..).unwrap_or(&[])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    extern crate std;
 
     #[test]
     fn tchar_matches_rfc_set() {
@@ -300,5 +293,14 @@ mod tests {
         assert_eq!(fmt_u64(0, &mut b), b"0");
         assert_eq!(fmt_u64(u64::MAX, &mut b), b"18446744073709551615");
         assert_eq!(fmt_u64(1234, &mut b), b"1234");
+        // The reciprocal division, around every power of ten and at the top.
+        let mut p: u64 = 1;
+        for _ in 0..20 {
+            for v in [p - 1, p, p + 1, p.wrapping_mul(7) / 3, u64::MAX - p] {
+                let want = std::format!("{v}");
+                assert_eq!(fmt_u64(v, &mut b), want.as_bytes(), "{v}");
+            }
+            p = p.saturating_mul(10);
+        }
     }
 }
