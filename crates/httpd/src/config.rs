@@ -2,7 +2,7 @@
 //! (`--max-conns` ⇔ `MOTE_MAX_CONNS`). Flags win over the environment.
 //! A bad flag or value prints one line naming it on stderr; the process exits with 2.
 
-use crate::num::{parse_u64, W};
+use crate::num::{parse_u64, sub, sub_mut, W};
 use crate::sys;
 
 pub const EXTRA_MAX: usize = 1024;
@@ -94,40 +94,50 @@ pub fn err_line(parts: &[&[u8]]) {
     sys::write(2, w.done());
 }
 
-/// Parses the environment, then the command line. Err(exit code) after printing.
-pub fn parse() -> Result<Config, i32> {
-    let mut c = Config {
-        v6: false,
-        addr: [0; 16],
-        port: 8080,
-        root: b"/www",
-        n: [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET],
-        log: LogMode::Clf,
-        extra: [0; EXTRA_MAX],
-        extra_len: 0,
-        health: b"/healthz",
-        spa: false,
-        hidden: false,
-    };
-    // Environment first: MOTE_ + the flag name in upper case, '-' as '_'.
-    for (id, name) in NAMES.iter().enumerate().take(HELP) {
-        let mut eb = [0u8; 32];
-        let mut en = W::new(&mut eb);
-        en.put(b"MOTE_");
-        for &ch in name.iter() {
-            en.byte(if ch == b'-' { b'_' } else { ch.to_ascii_uppercase() });
+impl Config {
+    pub fn new() -> Self {
+        Config {
+            v6: false,
+            addr: [0; 16],
+            port: 8080,
+            root: b"/www",
+            n: [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET],
+            log: LogMode::Clf,
+            extra: [0; EXTRA_MAX],
+            extra_len: 0,
+            health: b"/healthz",
+            spa: false,
+            hidden: false,
         }
-        let Some(v) = sys::env(en.done()) else { continue };
+    }
+}
+
+/// Whether environment key `key` (after `MOTE_`) names flag `name`: upper case, '-' as '_'.
+fn env_key_is(key: &[u8], name: &[u8]) -> bool {
+    key.len() == name.len() && name.iter().zip(key).all(|(&n, &k)| k == if n == b'-' { b'_' } else { n.to_ascii_uppercase() })
+}
+
+/// Parses the environment, then the command line, into `c` (which starts with the
+/// defaults). Ok(()) to run, Err(exit code) after printing.
+pub fn parse(c: &mut Config) -> Result<(), i32> {
+    // Environment first: MOTE_ + the flag name in upper case, '-' as '_'.
+    let mut e = 0;
+    while let Some(kv) = sys::env_at(e) {
+        e += 1;
+        let Some(rest) = kv.strip_prefix(b"MOTE_") else { continue };
+        let eq = rest.iter().position(|&b| b == b'=').unwrap_or(rest.len());
+        let (key, v) = (sub(rest, 0, eq), sub(rest, eq + 1, usize::MAX));
+        let Some(id) = NAMES.iter().take(HELP).position(|n| env_key_is(key, n)) else { continue };
         let ok = match (id, v) {
-            (SPA | HIDDEN, b"1" | b"true") => set(&mut c, id, v),
+            (SPA | HIDDEN, b"1" | b"true") => set(c, id, b""),
             (SPA | HIDDEN, b"0" | b"false" | b"") => true,
             (SPA | HIDDEN, _) => false,
             // One header per line.
-            (HEADER, _) => v.split(|&b| b == b'\n').all(|h| h.is_empty() || set(&mut c, id, h)),
-            _ => set(&mut c, id, v),
+            (HEADER, _) => v.split(|&b| b == b'\n').all(|h| h.is_empty() || set(c, id, h)),
+            _ => set(c, id, v),
         };
         if !ok {
-            err_line(&[b"bad value in environment: ", en.done(), b"=", v]);
+            err_line(&[b"bad value in environment: ", kv]);
             return Err(2);
         }
     }
@@ -136,7 +146,7 @@ pub fn parse() -> Result<Config, i32> {
     while let Some(a) = sys::arg(i) {
         i += 1;
         let (flag, inline) = match a.iter().position(|&b| b == b'=') {
-            Some(p) => (a.get(..p).unwrap_or(a), a.get(p + 1..)),
+            Some(p) => (sub(a, 0, p), Some(sub(a, p + 1, usize::MAX))),
             None => (a, None),
         };
         let Some(id) = flag.strip_prefix(b"--").and_then(|n| NAMES.iter().position(|&x| x == n)) else {
@@ -144,8 +154,7 @@ pub fn parse() -> Result<Config, i32> {
             return Err(2);
         };
         if id >= HELP {
-            let text: &[u8] = if id == HELP { USAGE } else { concat!("mote-httpd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes() };
-            sys::write(1, text);
+            sys::write(1, if id == HELP { USAGE } else { concat!("mote-httpd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes() });
             return Err(0);
         }
         let v = match (id, inline) {
@@ -156,23 +165,18 @@ pub fn parse() -> Result<Config, i32> {
                 sys::arg(i - 1).unwrap_or(b"")
             }
         };
-        if !set(&mut c, id, v) {
+        if !set(c, id, v) {
             err_line(&[b"bad or missing value for ", flag, b": '", v, b"'"]);
             return Err(2);
         }
     }
-    Ok(c)
+    Ok(())
 }
 
+/// Sets option `id` from `v`; false when the value is refused.
 fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
     if let (Some(slot), Some(&(lo, hi))) = (c.n.get_mut(id), LIMITS.get(id)) {
-        return match parse_u64(v) {
-            Some(x) if x >= lo && x <= hi => {
-                *slot = x;
-                true
-            }
-            _ => false,
-        };
+        return num(v, lo, hi, slot);
     }
     match id {
         10 => parse_listen(c, v),
@@ -205,29 +209,21 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
     }
 }
 
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// `Name: value` → `Name: value\r\n` appended to the extra headers.
 fn add_header(c: &mut Config, v: &[u8]) -> bool {
     let Some(colon) = v.iter().position(|&b| b == b':') else { return false };
-    let (name, rest) = (v.get(..colon).unwrap_or(&[]), v.get(colon + 1..).unwrap_or(&[]));
-    let value = trim(rest);
+    let (name, value) = (sub(v, 0, colon), trim(sub(v, colon + 1, usize::MAX)));
     if name.is_empty()
-        || !name.iter().all(|&b| is_tchar(b))
+        || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
         || !value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
     {
         return false;
     }
     let extra_len = c.extra_len;
-    let mut w = W::new(c.extra.get_mut(extra_len..).unwrap_or(&mut []));
+    let mut w = W::new(sub_mut(&mut c.extra, extra_len, EXTRA_MAX));
     w.put(name).put(b": ").put(value).put(b"\r\n");
-    if w.full {
-        return false;
-    }
     c.extra_len += w.len;
-    true
+    !w.full
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
@@ -252,78 +248,62 @@ fn num(v: &[u8], lo: u64, hi: u64, out: &mut u64) -> bool {
 
 fn parse_listen(c: &mut Config, v: &[u8]) -> bool {
     let Some(colon) = v.iter().rposition(|&b| b == b':') else { return false };
-    let (host, port) = (v.get(..colon).unwrap_or(&[]), v.get(colon + 1..).unwrap_or(&[]));
+    let (host, port) = (sub(v, 0, colon), sub(v, colon + 1, usize::MAX));
     let mut p = 0;
     if !num(port, 0, 65535, &mut p) {
         return false;
     }
     c.port = p as u16;
-    c.addr = [0; 16];
-    if let Some(h) = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
-        c.v6 = true;
-        parse_v6(h, &mut c.addr)
-    } else {
-        c.v6 = false;
-        host.is_empty() || parse_v4(host, &mut c.addr)
-    }
-}
-
-fn parse_v4(s: &[u8], out: &mut [u8; 16]) -> bool {
-    let mut n = 0;
-    for (i, part) in s.split(|&b| b == b'.').enumerate() {
-        let mut x = 0;
-        if i >= 4 || part.len() > 3 || !num(part, 0, 255, &mut x) {
-            return false;
-        }
-        out[i & 3] = x as u8;
-        n = i + 1;
-    }
-    n == 4
-}
-
-/// Hex groups separated by ':' with at most one '::'. (No embedded IPv4 form.)
-fn parse_v6(s: &[u8], out: &mut [u8; 16]) -> bool {
     let mut g = [0u16; 8];
-    let (left, right) = match s.windows(2).position(|w| w == b"::") {
-        Some(p) => (s.get(..p).unwrap_or(&[]), Some(s.get(p + 2..).unwrap_or(&[]))),
-        None => (s, None),
-    };
-    let Some(nl) = groups(left, &mut g, 0) else { return false };
-    match right {
-        None if nl != 8 => return false,
-        None => {}
-        Some(r) => {
-            let mut tail = [0u16; 8];
-            let Some(nr) = groups(r, &mut tail, 0) else { return false };
-            if nl + nr > 7 {
-                return false;
-            }
-            for k in 0..nr {
-                g[(8 - nr + k) & 7] = tail[k & 7];
+    c.v6 = host.first() == Some(&b'[');
+    let ok = if let Some(h) = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
+        // Hex groups with at most one "::" (no embedded IPv4 form).
+        match h.windows(2).position(|w| w == b"::") {
+            None => fields(h, b':', 16, &mut g) == Some(8),
+            Some(p) => {
+                let mut tail = [0u16; 8];
+                match (fields(sub(h, 0, p), b':', 16, &mut g), fields(sub(h, p + 2, usize::MAX), b':', 16, &mut tail)) {
+                    (Some(nl), Some(nr)) if nl + nr <= 7 => {
+                        for (d, s) in g.iter_mut().skip(8 - nr).zip(&tail) {
+                            *d = *s;
+                        }
+                        true
+                    }
+                    _ => false,
+                }
             }
         }
-    }
+    } else {
+        // Dotted quad, or empty for 0.0.0.0: one byte per group.
+        host.is_empty() || (fields(host, b'.', 10, &mut g) == Some(4) && g.iter().all(|&x| x < 256))
+    };
     for (k, v) in g.iter().enumerate() {
-        out[(2 * k) & 15] = (v >> 8) as u8;
-        out[(2 * k + 1) & 15] = *v as u8;
+        if c.v6 {
+            c.addr[(2 * k) & 15] = (v >> 8) as u8;
+            c.addr[(2 * k + 1) & 15] = *v as u8;
+        } else {
+            c.addr[k & 15] = *v as u8;
+        }
     }
-    true
+    ok
 }
 
-fn groups(s: &[u8], g: &mut [u16; 8], mut n: usize) -> Option<usize> {
+/// Numbers in `radix` (1 to 4 digits, 3 for decimal) separated by `sep` into `out`:
+/// how many, or None for an empty, long or bad field or too many fields.
+fn fields(s: &[u8], sep: u8, radix: u32, out: &mut [u16; 8]) -> Option<usize> {
     if s.is_empty() {
-        return Some(n);
+        return Some(0);
     }
-    for part in s.split(|&b| b == b':') {
-        if n >= 8 || part.is_empty() || part.len() > 4 {
+    let mut n = 0;
+    for part in s.split(|&b| b == sep) {
+        if part.is_empty() || part.len() > 4 - (radix == 10) as usize {
             return None;
         }
-        let mut v = 0u16;
+        let mut v = 0u32;
         for &ch in part {
-            let d = (ch as char).to_digit(16)? as u16;
-            v = (v << 4) | d;
+            v = v * radix + (ch as char).to_digit(radix)?;
         }
-        g[n & 7] = v;
+        *out.get_mut(n)? = v as u16;
         n += 1;
     }
     Some(n)

@@ -20,6 +20,47 @@ pub struct Clock {
 
 const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
 
+/// The clock strings are built from one 32-byte source: the IMF-fixdate
+/// ("Thu, 26 Nov 2026 17:00:00 GMT", bytes 0..29) and the two month digits (29, 30).
+/// In a template each placeholder takes the next byte of its field: `1` day, `2` month
+/// name, `3` month digits, `4` year, `5` time, `@` the whole date; other bytes are
+/// literal (no template has a literal 1-5 or @). Size trade: one copy loop over three small tables instead of a
+/// chain of formatting calls per string.
+const fn template<const N: usize>(t: &[u8; N]) -> [u8; N] {
+    let mut out = *t;
+    // next source byte per field: 1, 2, 3, 4, 5, @
+    let mut next = [5u8, 8, 29, 12, 17, 0];
+    let mut i = 0;
+    while i < N {
+        let f = match t[i] {
+            b'1' => 0,
+            b'2' => 1,
+            b'3' => 2,
+            b'4' => 3,
+            b'5' => 4,
+            b'@' => 5,
+            _ => 6,
+        };
+        if f < 6 {
+            out[i] = 0x80 | next[f];
+            next[f] += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+const DATE_LINE: [u8; 37] = template(b"Date: @@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\n");
+const CLF: [u8; 26] = template(b"11/222/4444:55555555 +0000");
+const ISO: [u8; 20] = template(b"4444-33-11T55555555Z");
+
+/// Fills `dst` from template `t` (see `template`) and the source bytes.
+fn fill(dst: &mut [u8], t: &[u8], src: &[u8; 32]) {
+    for (d, &m) in dst.iter_mut().zip(t) {
+        *d = if m & 0x80 != 0 { src[(m & 31) as usize] } else { m };
+    }
+}
+
 impl Clock {
     pub fn new() -> Self {
         let mut c = Clock { mono: 0, unix: u64::MAX, date_line: [0; 37], clf: [0; 26], iso: [0; 20] };
@@ -39,18 +80,17 @@ impl Clock {
             return;
         }
         self.unix = u;
-        let mut imf = [0u8; mote_http::date::IMF_LEN];
-        mote_http::date::format(u, &mut imf);
-        // "Thu, 26 Nov 2026 17:00:00 GMT"
-        //  0123456789012345678901234567
-        let mut w = W::new(&mut self.date_line);
-        w.put(b"Date: ").put(&imf).put(b"\r\n");
-        let g = |a: usize, b: usize| imf.get(a..b).unwrap_or(b"??");
-        let mut w = W::new(&mut self.clf);
-        w.put(g(5, 7)).put(b"/").put(g(8, 11)).put(b"/").put(g(12, 16)).put(b":").put(g(17, 25)).put(b" +0000");
-        let mon = MONTHS.chunks(3).position(|m| m == g(8, 11)).unwrap_or(0) as u64 + 1;
-        let mut w = W::new(&mut self.iso);
-        w.put(g(12, 16)).put(b"-").dec2(mon).put(b"-").put(g(5, 7)).put(b"T").put(g(17, 25)).put(b"Z");
+        let mut src = [0u8; 32];
+        let (imf, rest) = src.split_at_mut(mote_http::date::IMF_LEN);
+        if let Ok(imf) = <&mut [u8; mote_http::date::IMF_LEN]>::try_from(imf) {
+            mote_http::date::format(u, imf);
+            let mon = MONTHS.chunks(3).position(|m| m == &imf[8..11]).unwrap_or(0) as u8 + 1;
+            rest[0] = b'0' + mon / 10;
+            rest[1] = b'0' + mon % 10;
+        }
+        fill(&mut self.date_line, &DATE_LINE, &src);
+        fill(&mut self.clf, &CLF, &src);
+        fill(&mut self.iso, &ISO, &src);
     }
 }
 

@@ -14,8 +14,9 @@ mod sys;
 
 /// Called by the entry point in `sys` with argv/envp recorded; returns the exit code.
 fn main() -> i32 {
-    match config::parse() {
-        Ok(cfg) => server::run(&cfg),
+    let mut cfg = config::Config::new();
+    match config::parse(&mut cfg) {
+        Ok(()) => server::run(&cfg),
         Err(code) => code,
     }
 }

@@ -35,11 +35,6 @@ impl<'a> W<'a> {
         self.put(s)
     }
 
-    /// Two-digit zero-padded decimal (v < 100).
-    pub fn dec2(&mut self, v: u64) -> &mut Self {
-        self.put(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8])
-    }
-
     pub fn hex(&mut self, v: u64, digits: u32) -> &mut Self {
         let mut i = digits;
         while i > 0 {

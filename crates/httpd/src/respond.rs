@@ -1,10 +1,9 @@
 //! From a parsed request to a response: the head (and any small body) written into the
 //! connection's output buffer, plus the file range to send with sendfile.
 
-use crate::config::Config;
-use crate::etag::{self, Cache};
+use crate::etag;
+use crate::server::Env;
 use crate::files;
-use crate::log::Clock;
 use crate::num::{sub, sub_mut, W};
 use crate::sys::{self, Fd, Stat};
 use mote_http::cond::{self, Outcome};
@@ -38,11 +37,8 @@ impl Plan {
 
 /// One response being built: the server state it needs, the connection's output
 /// buffer and its plan.
-pub struct Ctx<'a> {
-    pub cfg: &'a Config,
-    pub root: Fd,
-    pub clock: &'a Clock,
-    pub cache: &'a mut Cache,
+pub struct Ctx<'a, 'e> {
+    pub env: &'a mut Env<'e>,
     pub out: &'a mut [u8],
     pub p: &'a mut Plan,
     /// HEAD: the head only.
@@ -53,7 +49,7 @@ pub struct Ctx<'a> {
 
 const ALLOW: &[u8] = b"Allow: GET, HEAD, OPTIONS\r\n";
 
-impl Ctx<'_> {
+impl Ctx<'_, '_> {
     /// The one head builder of every response: status line, Date, `lines` (each ending
     /// in CRLF), the configured extra headers, Content-Type and Content-Length (except
     /// for 204/304) and Connection. Resets the plan to "head only"; on overflow the plan
@@ -61,7 +57,7 @@ impl Ctx<'_> {
     #[inline(never)]
     fn head(&mut self, status: u16, lines: &[u8], ctype: &[u8], len: u64) -> bool {
         let mut h = HeadWriter::new(&mut *self.out, status);
-        h.raw(&self.clock.date_line).raw(lines).raw(self.cfg.extra());
+        h.raw(&self.env.clock.date_line).raw(lines).raw(self.env.cfg.extra());
         if status != 204 && status != 304 {
             h.header(b"Content-Type", ctype).header_u64(b"Content-Length", len);
         }
@@ -161,9 +157,9 @@ fn open_at(root: Fd, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -
     o
 }
 
-impl Ctx<'_> {
+impl Ctx<'_, '_> {
     fn open(&self, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> Open {
-        open_at(self.root, pb, base, suffix, st)
+        open_at(self.env.root, pb, base, suffix, st)
     }
 
     /// Builds the response for a complete request.
@@ -191,7 +187,7 @@ impl Ctx<'_> {
             _ => return self.err(400),
         };
         let norm = sub(&pb, 1, 1 + len);
-        let cfg = self.cfg;
+        let cfg = self.env.cfg;
         if !cfg.health.is_empty() && norm == cfg.health {
             return self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
         }
@@ -244,7 +240,7 @@ impl Ctx<'_> {
         }
         let (size, mtime) = (stp.size(), stp.mtime());
         let mut tag = [0u8; 32];
-        let tag_len = etag::etag(self.cache, fd, stp, enc.map_or(&b""[..], |e| e.ext()), &mut tag);
+        let tag_len = etag::etag(&mut self.env.cache, fd, stp, enc.map_or(&b""[..], |e| e.ext()), &mut tag);
         let tag = sub(&tag, 0, tag_len);
 
         let (mut status, mut off, mut len) = (200, 0, size);

@@ -84,13 +84,14 @@ impl Conn {
 }
 
 /// Everything `drive` needs besides the connection and its buffers.
-struct Env<'a, 'l> {
-    cfg: &'a Config,
-    root: Fd,
-    clock: Clock,
-    cache: &'l mut Cache,
-    log: Log<'l>,
-    stopping: bool,
+pub struct Env<'a> {
+    pub cfg: &'a Config,
+    pub root: Fd,
+    pub clock: Clock,
+    /// Entity-tag fingerprints (4 KiB).
+    pub cache: Cache,
+    pub log: Log<'a>,
+    pub stopping: bool,
 }
 
 fn fail(what: &[u8], e: isize) -> i32 {
@@ -275,12 +276,11 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     }
     // The log buffer lives outside the stack so it costs no memory until lines are written.
     let Some(logbuf) = sys::map_bytes(16384) else { return 1 };
-    let mut cache = Cache::new();
     let mut env = Env {
         cfg,
         root,
         clock: Clock::new(),
-        cache: &mut cache,
+        cache: Cache::new(),
         log: Log::new(cfg.log, logbuf),
         stopping: false,
     };
@@ -396,7 +396,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     // Slow or stalled request head: say so, best effort, then close.
                     let out = sub_mut(bytes, i * stride + buf_size, (i + 1) * stride);
                     c.p.close = true;
-                    let mut ctx = Ctx { cfg, root, clock: &env.clock, cache: env.cache, out, p: &mut c.p, head_only: false, v10: false };
+                    let mut ctx = Ctx { env: &mut env, out, p: &mut c.p, head_only: false, v10: false };
                     ctx.page(408, b"", b"");
                     let head = ctx.p.head;
                     sys::send(c.fd, sub(ctx.out, 0, head), 0);
@@ -607,8 +607,8 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
     start(c, env);
 }
 
-fn ctx<'a>(c: &'a mut Conn, out: &'a mut [u8], env: &'a mut Env) -> Ctx<'a> {
-    Ctx { cfg: env.cfg, root: env.root, clock: &env.clock, cache: env.cache, out, p: &mut c.p, head_only: false, v10: false }
+fn ctx<'a, 'e>(c: &'a mut Conn, out: &'a mut [u8], env: &'a mut Env<'e>) -> Ctx<'a, 'e> {
+    Ctx { env, out, p: &mut c.p, head_only: false, v10: false }
 }
 
 /// Answers `status` and closes.

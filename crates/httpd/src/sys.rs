@@ -68,27 +68,35 @@ pub fn arg(i: usize) -> Option<&'static [u8]> {
     Some(c_bytes(p))
 }
 
-/// Value of environment variable `name`.
-pub fn env(name: &[u8]) -> Option<&'static [u8]> {
-    let mut e = ENVP.load(Ordering::Relaxed);
+/// Environment entry `i` (`NAME=value`).
+pub fn env_at(i: usize) -> Option<&'static [u8]> {
+    let e = ENVP.load(Ordering::Relaxed);
     if e.is_null() {
         return None;
     }
-    loop {
-        // SAFETY: envp is a NULL-terminated array of valid C strings; we stop at NULL.
-        let p = unsafe { *e };
-        if p.is_null() {
-            return None;
+    // SAFETY: envp is a NULL-terminated array of valid C strings; entries before the
+    // NULL are checked one by one, so `i` never passes it.
+    unsafe {
+        for k in 0..=i {
+            if (*e.add(k)).is_null() {
+                return None;
+            }
         }
-        let kv = c_bytes(p);
-        if let Some(v) = kv.strip_prefix(name).and_then(|r| r.strip_prefix(b"=")) {
-            return Some(v);
-        }
-        // SAFETY: p was not the terminating NULL, so e + 1 is still within the array.
-        e = unsafe { e.add(1) };
+        Some(c_bytes(*e.add(i)))
     }
 }
 
+/// Value of environment variable `name`.
+pub fn env(name: &[u8]) -> Option<&'static [u8]> {
+    let mut i = 0;
+    while let Some(kv) = env_at(i) {
+        if let Some(v) = kv.strip_prefix(name).and_then(|r| r.strip_prefix(b"=")) {
+            return Some(v);
+        }
+        i += 1;
+    }
+    None
+}
 // ---------------------------------------------------------------------------------------
 // mem* symbols (compiler_builtins does not export them on this target)
 // ---------------------------------------------------------------------------------------
@@ -335,6 +343,22 @@ unsafe fn sc(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usiz
     r
 }
 
+/// `sc` with three arguments: no registers to zero for the unused ones.
+///
+/// # Safety
+/// As for `sc`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn sc3(n: usize, a: usize, b: usize, c: usize) -> isize {
+    let r: isize;
+    // SAFETY: caller contract; the kernel clobbers rcx and r11 only.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") n as isize => r, in("rdi") a, in("rsi") b,
+            in("rdx") c, lateout("rcx") _, lateout("r11") _, options(nostack))
+    };
+    r
+}
+
 /// # Safety
 /// The syscall `n` with these arguments must not violate memory safety.
 #[cfg(target_arch = "aarch64")]
@@ -349,11 +373,28 @@ unsafe fn sc(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usiz
     r
 }
 
+/// `sc` with three arguments.
+///
+/// # Safety
+/// As for `sc`.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn sc3(n: usize, a: usize, b: usize, c: usize) -> isize {
+    let r: isize;
+    // SAFETY: caller contract.
+    unsafe {
+        core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as isize => r, in("x1") b,
+            in("x2") c, options(nostack))
+    };
+    r
+}
+
 /// A syscall whose arguments are plain numbers (no pointers the kernel writes through
-/// or reads from).
+/// or reads from) and that reads at most three arguments (the others are not zeroed). Out of line: one call instead of the register setup at every site.
+#[inline(never)]
 fn num(n: usize, a: usize, b: usize, c: usize) -> isize {
     // SAFETY: callers below pass only integers and descriptors, no addresses.
-    unsafe { sc(n, a, b, c, 0, 0, 0) }
+    unsafe { sc3(n, a, b, c) }
 }
 
 /// Ends the process with `code`.
@@ -366,7 +407,7 @@ pub fn exit(code: i32) -> ! {
 pub fn clock_secs(monotonic: bool) -> u64 {
     let mut ts = [0u64; 2];
     // SAFETY: ts is a writable `struct timespec` (two 64-bit words on both targets).
-    unsafe { sc(nr::CLOCK_GETTIME, monotonic as usize, ts.as_mut_ptr() as usize, 0, 0, 0, 0) };
+    unsafe { sc3(nr::CLOCK_GETTIME, monotonic as usize, ts.as_mut_ptr() as usize, 0) };
     ts[0]
 }
 
@@ -407,7 +448,8 @@ pub fn fork() -> isize {
 
 /// Reaps one exited child without waiting: its pid, or <= 0.
 pub fn reap() -> isize {
-    num(nr::WAIT4, usize::MAX /* -1: any child */, 0, 1 /* WNOHANG */)
+    // SAFETY: no status or rusage pointers (NULL: the fourth argument must be set too).
+    unsafe { sc(nr::WAIT4, usize::MAX /* -1: any child */, 0, 1 /* WNOHANG */, 0, 0, 0) }
 }
 
 pub fn kill(pid: i32, sig: u32) {
@@ -442,7 +484,7 @@ pub fn raise_nofile(want: u64) {
     if lim[0] < want {
         lim[0] = want.min(lim[1]);
         // SAFETY: lim is a readable `struct rlimit64`; the old value is not requested.
-        unsafe { sc(nr::PRLIMIT64, 0, 7, lim.as_ptr() as usize, 0, 0, 0) };
+        unsafe { sc3(nr::PRLIMIT64, 0, 7, lim.as_ptr() as usize) };
     }
 }
 
@@ -470,7 +512,7 @@ pub fn close(fd: Fd) {
 
 pub fn read(fd: Fd, buf: &mut [u8]) -> isize {
     // SAFETY: buf is writable for buf.len() bytes.
-    unsafe { sc(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0) }
+    unsafe { sc3(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len()) }
 }
 
 pub fn pread(fd: Fd, buf: &mut [u8], off: u64) -> isize {
@@ -480,7 +522,7 @@ pub fn pread(fd: Fd, buf: &mut [u8], off: u64) -> isize {
 
 pub fn write(fd: Fd, buf: &[u8]) -> isize {
     // SAFETY: buf is readable for buf.len() bytes.
-    unsafe { sc(nr::WRITE, fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0, 0) }
+    unsafe { sc3(nr::WRITE, fd as usize, buf.as_ptr() as usize, buf.len()) }
 }
 
 pub const MSG_NOSIGNAL: u32 = 0x4000;
@@ -538,7 +580,7 @@ fn c_path(path: &[u8]) -> Option<usize> {
 pub fn openat(dir: Fd, path: &[u8], flags: usize) -> isize {
     let Some(p) = c_path(path) else { return -22 };
     // SAFETY: p is a NUL-terminated string inside `path`.
-    unsafe { sc(nr::OPENAT, dir as usize, p, flags, 0, 0, 0) }
+    unsafe { sc3(nr::OPENAT, dir as usize, p, flags) }
 }
 
 /// openat2(dir, path, {flags, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS}).
@@ -590,7 +632,7 @@ impl Stat {
 pub fn fstat(fd: Fd, st: &mut Stat) -> isize {
     // SAFETY: Stat holds 144 writable bytes, the size of `struct stat` on x86_64 (128 on
     // aarch64).
-    unsafe { sc(nr::FSTAT, fd as usize, st.w.as_mut_ptr() as usize, 0, 0, 0, 0) }
+    unsafe { sc3(nr::FSTAT, fd as usize, st.w.as_mut_ptr() as usize, 0) }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -634,7 +676,7 @@ pub fn sockaddr(v6: bool, addr: &[u8; 16], port: u16) -> SockAddr {
 
 pub fn bind(fd: Fd, sa: &SockAddr, v6: bool) -> isize {
     // SAFETY: sa is readable for the length given (16 for sockaddr_in, 28 for _in6).
-    unsafe { sc(nr::BIND, fd as usize, sa.as_ptr() as usize, if v6 { 28 } else { 16 }, 0, 0, 0) }
+    unsafe { sc3(nr::BIND, fd as usize, sa.as_ptr() as usize, if v6 { 28 } else { 16 }) }
 }
 
 pub fn listen(fd: Fd, backlog: usize) -> isize {
