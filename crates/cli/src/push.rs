@@ -13,6 +13,9 @@ pub struct RegistryArgs {
     /// Plain HTTP instead of HTTPS (a registry on localhost or a trusted network)
     #[arg(long)]
     pub insecure: bool,
+    /// Trust this CA certificate (PEM) for the registry's HTTPS, instead of the built-in Mozilla roots
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl RegistryArgs {
@@ -24,7 +27,11 @@ impl RegistryArgs {
             }
             None => None,
         };
-        Ok(ClientOptions { insecure: self.insecure, credentials, progress })
+        let ca_certs = match &self.ca_cert {
+            Some(p) => registry::load_ca_file(p)?,
+            None => Vec::new(),
+        };
+        Ok(ClientOptions { insecure: self.insecure, credentials, progress, ca_certs })
     }
 }
 

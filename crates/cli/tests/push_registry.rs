@@ -103,6 +103,11 @@ fn chunked_upload_and_multi_arch_index() {
     assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
     assert_eq!(pull_back(&reg, "box:multi", &t.path().join("back"), None), digest);
+    // mote inspect walks the index in the registry.
+    let j: Value = serde_json::from_slice(&ok(mote().args(["inspect", "--json", "--no-files", "--insecure"]).arg(format!("docker://{}/box:multi", reg.host()))).stdout).unwrap();
+    assert_eq!(j["indexes"][0]["digest"], digest);
+    let platforms: Vec<&str> = j["images"].as_array().unwrap().iter().map(|i| i["platform"].as_str().unwrap()).collect();
+    assert_eq!(platforms, vec!["linux/amd64", "linux/arm64/v8"]);
     // The pulled layout is the same image, blob for blob.
     let ours = tree_bytes(&img.join("blobs"));
     let theirs = tree_bytes(&t.path().join("back/blobs"));
@@ -136,6 +141,8 @@ fn push_with_bearer_token_flow() {
     let (img, digest) = pack(t.path(), &[]);
     let target = format!("{}/tokened/site:1", reg.host());
 
+    let err = fails(mote().args(["push", "--insecure", "-q"]).arg(&img).arg(&target));
+    assert!(err.contains("token server") && err.contains("wants credentials") && err.contains(&reg.host()), "{err}");
     let err = fails(mote().args(["push", "--insecure", "--user", "tok:nope"]).arg(&img).arg(&target));
     assert!(err.contains("token server") && err.contains("rejected the credentials of user \"tok\""), "{err}");
 

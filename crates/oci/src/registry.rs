@@ -107,6 +107,35 @@ pub struct ClientOptions {
     pub credentials: Option<(String, String)>,
     /// Print progress lines on stderr.
     pub progress: bool,
+    /// Trust only these CA certificates for HTTPS (default: the Mozilla roots).
+    pub ca_certs: Vec<ureq::tls::Certificate<'static>>,
+}
+
+/// Reads the certificates of a PEM file (for `--ca-cert`).
+pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read CA certificate file {}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item.with_context(|| format!("{} is not a valid PEM file", path.display()))? {
+            ureq::tls::PemItem::Certificate(c) => certs.push(c),
+            ureq::tls::PemItem::PrivateKey(_) => {}
+            _ => {}
+        }
+    }
+    if certs.is_empty() {
+        bail!("{} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
+}
+
+/// Whether a transport error may pass if tried again: connection trouble yes;
+/// TLS, certificate and protocol errors no (they would fail the same way).
+fn transient(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::BodyStalled => true,
+        _ => false,
+    }
 }
 
 /// A response, body read.
@@ -200,6 +229,15 @@ impl Client {
             .max_redirects(5)
             .user_agent(format!("mote/{}", env!("CARGO_PKG_VERSION")))
             .accept_encoding("identity")
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(if opts.ca_certs.is_empty() {
+                        ureq::tls::RootCerts::WebPki
+                    } else {
+                        ureq::tls::RootCerts::new_with_certs(&opts.ca_certs)
+                    })
+                    .build(),
+            )
             .build()
             .into();
         let scheme = if opts.insecure { "http" } else { "https" };
@@ -255,6 +293,14 @@ impl Client {
             let auth = self.auth.get(scope).or(self.basic.as_ref()).cloned();
             let result = self.raw(method, &url, headers, body, auth.as_deref(), limit);
             let retry_reason = match &result {
+                Err(e) if !transient(e) => {
+                    let hint = if url.starts_with("https://") {
+                        " (for a plain-HTTP registry pass --insecure; for a private CA pass --ca-cert FILE)"
+                    } else {
+                        ""
+                    };
+                    bail!("cannot talk to registry {} ({method} {url}): {e}{hint}", self.host)
+                }
                 Err(e) => format!("{e}"),
                 Ok(r) if r.status >= 500 || r.status == 429 => format!("HTTP {}", r.status),
                 Ok(r) if r.status == 401 && !answered_challenge => {

@@ -57,6 +57,21 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 impl Registry {
     pub fn start(dir: &Path, auth: Auth) -> Registry {
+        Registry::start_with(dir, auth, false)
+    }
+
+    /// A registry serving HTTPS with a certificate for 127.0.0.1 signed by a fresh
+    /// test CA, whose certificate is `dir/certs/ca.crt` (a folder skopeo's
+    /// --src-cert-dir accepts).
+    pub fn start_tls(dir: &Path, auth: Auth) -> Registry {
+        Registry::start_with(dir, auth, true)
+    }
+
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("certs/ca.crt")
+    }
+
+    fn start_with(dir: &Path, auth: Auth, tls: bool) -> Registry {
         need("docker-registry", "docker-registry");
         let dir = dir.to_path_buf();
         std::fs::create_dir_all(dir.join("data")).unwrap();
@@ -97,10 +112,52 @@ impl Registry {
                 )
             }
         };
+        let tls_yaml = if tls {
+            need("openssl", "openssl");
+            let certs = dir.join("certs");
+            std::fs::create_dir_all(&certs).unwrap();
+            ok(Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=mote-test-ca"])
+                .args(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+                .arg("-keyout")
+                .arg(dir.join("ca.key"))
+                .arg("-out")
+                .arg(certs.join("ca.crt")));
+            ok(Command::new("openssl")
+                .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"])
+                .arg("-keyout")
+                .arg(dir.join("server.key"))
+                .arg("-out")
+                .arg(dir.join("server.csr")));
+            std::fs::write(
+                dir.join("ext.cnf"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            ok(Command::new("openssl")
+                .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+                .arg("-in")
+                .arg(dir.join("server.csr"))
+                .arg("-CA")
+                .arg(certs.join("ca.crt"))
+                .arg("-CAkey")
+                .arg(dir.join("ca.key"))
+                .arg("-extfile")
+                .arg(dir.join("ext.cnf"))
+                .arg("-out")
+                .arg(dir.join("server.crt")));
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.join("server.crt").display(),
+                dir.join("server.key").display()
+            )
+        } else {
+            String::new()
+        };
         for _ in 0..5 {
             let port = free_port();
             let config = format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_yaml}{auth_yaml}",
                 dir.join("data").display()
             );
             let cfg = dir.join("config.yml");
@@ -117,7 +174,9 @@ impl Registry {
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(15) {
                 if let Some(status) = http_status(port, "/v2/") {
-                    assert!(status == 200 || status == 401, "registry answered /v2/ with {status}");
+                    // Over TLS, a plain-HTTP probe gets 400 ("HTTP request to an HTTPS server").
+                    let want = if tls { [400, 400] } else { [200, 401] };
+                    assert!(want.contains(&status), "registry answered /v2/ with {status}");
                     return Registry { port, child, dir, token_requests, _token_server: token_server };
                 }
                 if let Ok(Some(_)) = child.try_wait() {
