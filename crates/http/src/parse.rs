@@ -199,6 +199,7 @@ enum Fail {
     TeAndCl,
     ChunkedTwice,
     ChunkedNotLast,
+    // Every variant above answers 400; from here on, see `status`.
     TargetLong,
     TooMany,
     Connect,
