@@ -2,7 +2,7 @@
 //! (`--max-conns` ⇔ `MOTE_MAX_CONNS`). Flags win over the environment.
 //! A bad flag or value prints one line naming it on stderr; the process exits with 2.
 
-use crate::num::{parse_u64, sub, sub_mut, W};
+use crate::num::{has, parse_u64, sub, sub_mut, W};
 use crate::sys;
 
 pub const EXTRA_MAX: usize = 1024;
@@ -184,15 +184,13 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
             c.root = v;
             !v.is_empty()
         }
-        12 => {
-            c.log = match v {
-                b"clf" => LogMode::Clf,
-                b"json" => LogMode::Json,
-                b"off" => LogMode::Off,
-                _ => return false,
-            };
-            true
-        }
+        12 => match [&b"clf"[..], b"json", b"off"].iter().position(|&m| m == v) {
+            Some(i) => {
+                c.log = [LogMode::Clf, LogMode::Json, LogMode::Off][i % 3];
+                true
+            }
+            None => false,
+        },
         HEADER => add_header(c, v),
         14 => {
             c.health = if v == b"off" { b"" } else { v };
@@ -214,7 +212,7 @@ fn add_header(c: &mut Config, v: &[u8]) -> bool {
     let Some(colon) = v.iter().position(|&b| b == b':') else { return false };
     let (name, value) = (sub(v, 0, colon), trim(sub(v, colon + 1, usize::MAX)));
     if name.is_empty()
-        || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        || !name.iter().all(|&b| b.is_ascii_alphanumeric() || has(b"!#$%&'*+-.^_`|~", b))
         || !value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
     {
         return false;

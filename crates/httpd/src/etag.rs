@@ -38,19 +38,12 @@ fn mix(h: u64, w: u64) -> u64 {
     (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
 }
 
-/// Hash of bytes, identical on every architecture (little-endian words).
+/// Hash of bytes, byte by byte (identical on every architecture).
 fn hash(mut h: u64, s: &[u8]) -> u64 {
-    let mut it = s.chunks_exact(8);
-    for c in &mut it {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(c);
-        h = mix(h, u64::from_le_bytes(b));
+    for &b in s {
+        h = mix(h, b as u64);
     }
-    let mut b = [0u8; 8];
-    for (d, s) in b.iter_mut().zip(it.remainder()) {
-        *d = *s;
-    }
-    mix(mix(h, u64::from_le_bytes(b)), s.len() as u64)
+    mix(h, s.len() as u64)
 }
 
 fn fingerprint(fd: Fd, size: u64) -> u64 {

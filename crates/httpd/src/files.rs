@@ -7,6 +7,7 @@
 //! instead: then no symlink is followed at all. The path has already been normalized by
 //! mote_http::path::normalize, so it holds no `.` or `..` segments.
 
+use crate::num::W;
 use crate::sys::{self, Fd};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,38 +28,28 @@ pub fn open(root: Fd, rel: &[u8]) -> isize {
 
 #[inline(never)]
 fn open_fallback(root: Fd, rel: &[u8]) -> isize {
-    // Components of rel without its NUL and trailing slashes; "." and empty ones skipped
-    // (normalize left no ".." behind, but refuse one anyway).
-    let mut rel = rel.strip_suffix(b"\0").unwrap_or(rel);
-    while let [r @ .., b'/'] = rel {
-        rel = r;
-    }
+    // The components of rel without its NUL, empty and "." ones skipped ("./" alone is
+    // the root itself); normalize left no ".." behind, but refuse one anyway.
+    let path = rel.strip_suffix(b"\0").unwrap_or(rel);
+    let mut parts = path.split(|&b| b == b'/').filter(|p| !p.is_empty() && *p != b".");
     let mut cur = root;
+    let mut part = parts.next().unwrap_or(b".");
     let mut name = [0u8; 256];
-    let count = rel.split(|&b| b == b'/').count();
-    for (i, part) in rel.split(|&b| b == b'/').enumerate() {
-        let last = i + 1 == count;
-        if (part.is_empty() || part == b".") && !last {
-            continue;
-        }
-        let n = part.len();
-        let r = match name.get_mut(..n + 1) {
-            Some(dst) if part != b".." => {
-                for (d, s) in dst.iter_mut().zip(part.iter().chain(&[0])) {
-                    *d = *s;
-                }
-                let flags = if last { sys::O_FILE } else { sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC };
-                sys::openat(cur, dst, flags | sys::O_NOFOLLOW)
-            }
-            _ => -sys::EACCES,
-        };
+    loop {
+        let after = parts.next();
+        let flags = if after.is_some() { sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC } else { sys::O_FILE };
+        let mut w = W::new(&mut name);
+        w.put(part).byte(0);
+        let r = if part == b".." || w.full { -sys::EACCES } else { sys::openat(cur, w.done(), flags | sys::O_NOFOLLOW) };
         if cur != root {
             sys::close(cur);
         }
-        if r < 0 || last {
-            return r;
+        match after {
+            Some(p) if r >= 0 => {
+                cur = r as Fd;
+                part = p;
+            }
+            _ => return r,
         }
-        cur = r as Fd;
     }
-    -sys::EACCES
 }

@@ -93,3 +93,10 @@ pub fn sub_mut(s: &mut [u8], a: usize, b: usize) -> &mut [u8] {
     let b = b.min(s.len());
     s.get_mut(a..b).unwrap_or(&mut [])
 }
+
+/// Whether `s` contains `b`: a plain loop, out of line (core's `contains` on bytes
+/// brings a word-at-a-time search of ~200 bytes, useless on these short inputs).
+#[inline(never)]
+pub fn has(s: &[u8], b: u8) -> bool {
+    s.iter().any(|&x| x == b)
+}

@@ -4,7 +4,7 @@
 use crate::etag;
 use crate::server::Env;
 use crate::files;
-use crate::num::{sub, sub_mut, W};
+use crate::num::{has, sub, sub_mut, W};
 use crate::sys::{self, Fd, Stat};
 use mote_http::cond::{self, Outcome};
 use mote_http::encoding::{self, Encoding};
@@ -196,7 +196,7 @@ impl Ctx<'_, '_> {
         }
         let trailing = norm.last() == Some(&b'/');
         // SPA fallback applies to a last segment without an extension.
-        let spa = cfg.spa && !norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]).contains(&b'.');
+        let spa = cfg.spa && !has(norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]), b'.');
         // "/a/b" -> "./a/b"
         pb[0] = b'.';
         let mut base = 1 + len;
@@ -308,7 +308,7 @@ impl Ctx<'_, '_> {
                 continue;
             }
             prev = b;
-            if b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b) {
+            if b.is_ascii_alphanumeric() || has(b"/-._~!$&'()*+,;=:@", b) {
                 w.byte(b);
             } else {
                 w.byte(b'%').hex(b as u64 >> 4, 1).hex(b as u64 & 15, 1);
