@@ -43,7 +43,10 @@ fn main() {
          pub const EMBEDDED_HTTPD: &[(&str, &[u8])] = &[\n",
     );
     for (arch, path) in &embedded {
-        code.push_str(&format!("    ({arch:?}, include_bytes!({:?})),\n", path.display().to_string()));
+        code.push_str(&format!(
+            "    ({arch:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     code.push_str("];\n");
     fs::write(out.join("embedded.rs"), code).unwrap();
@@ -116,5 +119,9 @@ fn build_httpd(root: &Path, out: &Path, target: &str) -> PathBuf {
     if printed.is_file() {
         return printed;
     }
-    panic!("scripts/build-httpd.sh succeeded but neither {} nor {} exists", ours.display(), printed.display());
+    panic!(
+        "scripts/build-httpd.sh succeeded but neither {} nor {} exists",
+        ours.display(),
+        printed.display()
+    );
 }

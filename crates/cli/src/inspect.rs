@@ -26,7 +26,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let mut store = read::open(&args.image, args.registry.client_options(false)?)?;
-    let (report, _) = read::walk(store.as_mut(), read::WalkOptions { list_files: !args.no_files && !args.size })?;
+    let (report, _) = read::walk(
+        store.as_mut(),
+        read::WalkOptions {
+            list_files: !args.no_files && !args.size,
+        },
+    )?;
     if args.size {
         println!("{}", report.total_size);
     } else if args.json {
@@ -45,22 +50,56 @@ fn human(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{} ({})", r.source, r.format);
     for i in &r.indexes {
-        let name = i.ref_name.as_deref().map(|n| format!(" ref {n}")).unwrap_or_default();
-        let _ = writeln!(o, "index {} {} B{name}: {} manifests ({})", i.digest, i.size, i.manifests.len(), i.media_type);
+        let name = i
+            .ref_name
+            .as_deref()
+            .map(|n| format!(" ref {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "index {} {} B{name}: {} manifests ({})",
+            i.digest,
+            i.size,
+            i.manifests.len(),
+            i.media_type
+        );
     }
     for img in &r.images {
-        let name = img.ref_name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
+        let name = img
+            .ref_name
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
         let _ = writeln!(o, "\nimage{name} {}", img.platform);
-        let _ = writeln!(o, "  manifest {} {:>8} B  {}", img.digest, img.size, img.media_type);
+        let _ = writeln!(
+            o,
+            "  manifest {} {:>8} B  {}",
+            img.digest, img.size, img.media_type
+        );
         let c = &img.config;
-        let _ = writeln!(o, "  config   {} {:>8} B  created {}", c.digest, c.size, c.created.as_deref().unwrap_or("-"));
-        let _ = writeln!(o, "    entrypoint {}  cmd {}", list(&c.entrypoint), list(&c.cmd));
+        let _ = writeln!(
+            o,
+            "  config   {} {:>8} B  created {}",
+            c.digest,
+            c.size,
+            c.created.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(
+            o,
+            "    entrypoint {}  cmd {}",
+            list(&c.entrypoint),
+            list(&c.cmd)
+        );
         let _ = writeln!(
             o,
             "    user {}  workdir {}  ports {}",
             c.user.as_deref().unwrap_or("- (root)"),
             c.working_dir.as_deref().unwrap_or("-"),
-            if c.exposed_ports.is_empty() { "-".to_string() } else { c.exposed_ports.join(" ") }
+            if c.exposed_ports.is_empty() {
+                "-".to_string()
+            } else {
+                c.exposed_ports.join(" ")
+            }
         );
         for e in &c.env {
             let _ = writeln!(o, "    env {e}");
@@ -84,14 +123,34 @@ fn human(r: &Report) -> String {
                     "fifo" => 'p',
                     _ => '-',
                 };
-                let link = f.link.as_deref().map(|l| format!(" -> {l}")).unwrap_or_default();
-                let _ = writeln!(o, "    {t}{} {:>5}:{:<5} {:>9} {}{link}", rwx(&f.mode), f.uid, f.gid, f.size, f.path);
+                let link = f
+                    .link
+                    .as_deref()
+                    .map(|l| format!(" -> {l}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "    {t}{} {:>5}:{:<5} {:>9} {}{link}",
+                    rwx(&f.mode),
+                    f.uid,
+                    f.gid,
+                    f.size,
+                    f.path
+                );
             }
         }
-        let _ = writeln!(o, "  total {} B (manifest + config + layers)", img.total_size);
+        let _ = writeln!(
+            o,
+            "  total {} B (manifest + config + layers)",
+            img.total_size
+        );
     }
     let n_blobs = r.indexes.len() + r.images.iter().map(|i| 2 + i.layers.len()).sum::<usize>();
-    let _ = writeln!(o, "\ntotal {} B in blobs; {n_blobs} digests and sizes verified", r.total_size);
+    let _ = writeln!(
+        o,
+        "\ntotal {} B in blobs; {n_blobs} digests and sizes verified",
+        r.total_size
+    );
     o
 }
 

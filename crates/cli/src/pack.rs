@@ -21,8 +21,30 @@ const PRECOMPRESS_MIN: usize = 256;
 
 /// Extensions of text-like files that compress (the rest are usually compressed already).
 const COMPRESSIBLE: &[&str] = &[
-    "html", "htm", "css", "js", "mjs", "cjs", "json", "map", "svg", "xml", "txt", "md", "csv", "wasm",
-    "ico", "webmanifest", "rss", "atom", "ttf", "otf", "eot", "yaml", "yml", "toml",
+    "html",
+    "htm",
+    "css",
+    "js",
+    "mjs",
+    "cjs",
+    "json",
+    "map",
+    "svg",
+    "xml",
+    "txt",
+    "md",
+    "csv",
+    "wasm",
+    "ico",
+    "webmanifest",
+    "rss",
+    "atom",
+    "ttf",
+    "otf",
+    "eot",
+    "yaml",
+    "yml",
+    "toml",
 ];
 
 #[derive(clap::Args, Debug)]
@@ -133,10 +155,13 @@ pub fn pack(args: &Args) -> Result<Packed> {
     // 1. Binaries: given ones, checked; or the embedded server.
     let mut binaries: Vec<Binary> = Vec::new();
     let mut bin_name: Option<String> = None;
-    let mut given: Vec<(Option<Arch>, PathBuf)> = args.binaries.iter().map(|p| (None, p.clone())).collect();
+    let mut given: Vec<(Option<Arch>, PathBuf)> =
+        args.binaries.iter().map(|p| (None, p.clone())).collect();
     for b in &args.binary {
         match b.split_once('=') {
-            Some((arch, path)) if !arch.contains('/') => given.push((Some(Arch::parse(arch)?), PathBuf::from(path))),
+            Some((arch, path)) if !arch.contains('/') => {
+                given.push((Some(Arch::parse(arch)?), PathBuf::from(path)))
+            }
             _ => given.push((None, PathBuf::from(b))),
         }
     }
@@ -147,21 +172,40 @@ pub fn pack(args: &Args) -> Result<Packed> {
         let info = elf::check_static(&shown, &bytes, *want)?;
         if let Some(other) = binaries.iter().find(|b| b.arch == info.arch) {
             let _ = other;
-            bail!("two binaries for {} (the second is {shown}); give one binary per architecture", info.arch);
+            bail!(
+                "two binaries for {} (the second is {shown}); give one binary per architecture",
+                info.arch
+            );
         }
         if bin_name.is_none() {
-            let name = path.file_name().with_context(|| format!("{shown} has no file name"))?;
-            bin_name = Some(name.to_str().with_context(|| format!("{shown}: file name is not UTF-8"))?.to_string());
+            let name = path
+                .file_name()
+                .with_context(|| format!("{shown} has no file name"))?;
+            bin_name = Some(
+                name.to_str()
+                    .with_context(|| format!("{shown}: file name is not UTF-8"))?
+                    .to_string(),
+            );
         }
-        binaries.push(Binary { arch: info.arch, bytes });
+        binaries.push(Binary {
+            arch: info.arch,
+            bytes,
+        });
     }
     if embedded {
-        let wanted: Vec<Arch> = args.arch.iter().map(|a| Arch::parse(a)).collect::<Result<_>>()?;
+        let wanted: Vec<Arch> = args
+            .arch
+            .iter()
+            .map(|a| Arch::parse(a))
+            .collect::<Result<_>>()?;
         for (arch, bytes) in EMBEDDED_HTTPD {
             let arch = Arch::parse(arch)?;
             if wanted.is_empty() || wanted.contains(&arch) {
                 elf::check_static(&format!("embedded mote-httpd ({arch})"), bytes, Some(arch))?;
-                binaries.push(Binary { arch, bytes: bytes.to_vec() });
+                binaries.push(Binary {
+                    arch,
+                    bytes: bytes.to_vec(),
+                });
             }
         }
         if binaries.is_empty() {
@@ -237,7 +281,8 @@ pub fn pack(args: &Args) -> Result<Packed> {
     let mut ports = BTreeMap::new();
     for p in &expose {
         let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-        let ok = num.parse::<u16>().map(|n| n > 0).unwrap_or(false) && matches!(proto, "tcp" | "udp" | "sctp");
+        let ok = num.parse::<u16>().map(|n| n > 0).unwrap_or(false)
+            && matches!(proto, "tcp" | "udp" | "sctp");
         if !ok {
             bail!("--expose {p:?}: expected PORT or PORT/tcp|udp|sctp with PORT in 1..65535");
         }
@@ -250,14 +295,26 @@ pub fn pack(args: &Args) -> Result<Packed> {
     }
     let user = parse_user(&args.user)?;
     let mut labels = BTreeMap::new();
-    labels.insert("org.opencontainers.image.created".to_string(), image::rfc3339(epoch));
-    labels.insert("org.opencontainers.image.title".to_string(), image_name.rsplit('/').next().unwrap().to_string());
+    labels.insert(
+        "org.opencontainers.image.created".to_string(),
+        image::rfc3339(epoch),
+    );
+    labels.insert(
+        "org.opencontainers.image.title".to_string(),
+        image_name.rsplit('/').next().unwrap().to_string(),
+    );
     if tag != "latest" {
         labels.insert("org.opencontainers.image.version".to_string(), tag.clone());
     }
     if embedded {
-        labels.insert("org.opencontainers.image.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
-        labels.insert("org.opencontainers.image.licenses".to_string(), env!("CARGO_PKG_LICENSE").to_string());
+        labels.insert(
+            "org.opencontainers.image.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        );
+        labels.insert(
+            "org.opencontainers.image.licenses".to_string(),
+            env!("CARGO_PKG_LICENSE").to_string(),
+        );
     }
     for l in &args.label {
         let Some((k, v)) = l.split_once('=') else {
@@ -322,14 +379,23 @@ pub fn pack(args: &Args) -> Result<Packed> {
             Ok(image::PlatformFs { arch: b.arch, tree })
         })
         .collect::<Result<Vec<_>>>()?;
-    let spec = image::BuildSpec { platforms, config, source_date_epoch: epoch, compression: args.compression, tag: tag.clone() };
+    let spec = image::BuildSpec {
+        platforms,
+        config,
+        source_date_epoch: epoch,
+        compression: args.compression,
+        tag: tag.clone(),
+    };
     let (img, summaries) = image::build(&spec)?;
 
     if let Some(o) = &output {
         match args.format {
             Format::Oci => img.write_layout(o)?,
             Format::OciArchive => atomic::write_file(o, &img.oci_archive_bytes(epoch)?)?,
-            Format::DockerArchive => atomic::write_file(o, &img.docker_archive_bytes(&format!("{image_name}:{tag}"), epoch)?)?,
+            Format::DockerArchive => atomic::write_file(
+                o,
+                &img.docker_archive_bytes(&format!("{image_name}:{tag}"), epoch)?,
+            )?,
         }
     }
     let top = &img.index.manifests[0];
@@ -346,15 +412,28 @@ pub fn pack(args: &Args) -> Result<Packed> {
         );
     }
     match &output {
-        Some(o) => eprintln!("mote: wrote {} ({:?}), {size} B in blobs, digest {}", o.display(), args.format, top.digest),
+        Some(o) => eprintln!(
+            "mote: wrote {} ({:?}), {size} B in blobs, digest {}",
+            o.display(),
+            args.format,
+            top.digest
+        ),
         None => eprintln!("mote: packed {size} B in blobs, digest {}", top.digest),
     }
     if let Some(r) = &args.push_to {
         let mut store = mote_oci::read::MemoryStore { image: &img };
         let (_, blobs) = mote_oci::read::walk(&mut store, mote_oci::read::WalkOptions::default())?;
-        crate::push::push_blobs(&blobs, std::slice::from_ref(r), &args.registry, &args.upload)?;
+        crate::push::push_blobs(
+            &blobs,
+            std::slice::from_ref(r),
+            &args.registry,
+            &args.upload,
+        )?;
     }
-    Ok(Packed { digest: top.digest.to_string(), size })
+    Ok(Packed {
+        digest: top.digest.to_string(),
+        size,
+    })
 }
 
 /// NAME[:TAG] → (name, tag); the default name is the binary's.
@@ -365,11 +444,15 @@ fn parse_tag(tag: Option<&str>, bin_name: &str) -> Result<(String, String)> {
         _ => (s, "latest"),
     };
     let name_ok = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b))
         && name.as_bytes()[0].is_ascii_alphanumeric();
     let tag_ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && tag.as_bytes()[0] != b'.'
         && tag.as_bytes()[0] != b'-';
     if tag.is_empty() || !name_ok || !tag_ok {
@@ -393,24 +476,40 @@ fn parse_user(u: &str) -> Result<String> {
 
 /// Adds `src` (a file or a folder, recursively) at image path `dest`.
 fn add_path(tree: &mut Tree, src: &Path, dest: &str, site_files: &mut Vec<String>) -> Result<()> {
-    let meta = fs::metadata(src).with_context(|| format!("cannot read {} (from --add/--site)", src.display()))?;
+    let meta = fs::metadata(src)
+        .with_context(|| format!("cannot read {} (from --add/--site)", src.display()))?;
     if meta.is_dir() {
         tree.add_dir(dest)?;
         add_dir_contents(tree, src, dest, site_files)
     } else if meta.is_file() {
         let dest = if dest.ends_with('/') {
-            let name = src.file_name().with_context(|| format!("{} has no file name", src.display()))?;
-            format!("{dest}{}", name.to_str().with_context(|| format!("{}: file name is not UTF-8", src.display()))?)
+            let name = src
+                .file_name()
+                .with_context(|| format!("{} has no file name", src.display()))?;
+            format!(
+                "{dest}{}",
+                name.to_str()
+                    .with_context(|| format!("{}: file name is not UTF-8", src.display()))?
+            )
         } else {
             dest.to_string()
         };
         add_file(tree, src, &meta, &dest, site_files)
     } else {
-        bail!("{} is neither a file nor a folder; mote packs files, folders and symlinks", src.display())
+        bail!(
+            "{} is neither a file nor a folder; mote packs files, folders and symlinks",
+            src.display()
+        )
     }
 }
 
-fn add_file(tree: &mut Tree, src: &Path, meta: &fs::Metadata, dest: &str, site_files: &mut Vec<String>) -> Result<()> {
+fn add_file(
+    tree: &mut Tree,
+    src: &Path,
+    meta: &fs::Metadata,
+    dest: &str,
+    site_files: &mut Vec<String>,
+) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let data = fs::read(src).with_context(|| format!("cannot read {}", src.display()))?;
     tree.add_file(dest, data, meta.permissions().mode() & 0o111 != 0)?;
@@ -418,7 +517,12 @@ fn add_file(tree: &mut Tree, src: &Path, meta: &fs::Metadata, dest: &str, site_f
     Ok(())
 }
 
-fn add_dir_contents(tree: &mut Tree, dir: &Path, dest: &str, site_files: &mut Vec<String>) -> Result<()> {
+fn add_dir_contents(
+    tree: &mut Tree,
+    dir: &Path,
+    dest: &str,
+    site_files: &mut Vec<String>,
+) -> Result<()> {
     let mut entries: Vec<(String, PathBuf)> = Vec::new();
     for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let e = e?;
@@ -431,11 +535,14 @@ fn add_dir_contents(tree: &mut Tree, dir: &Path, dest: &str, site_files: &mut Ve
     entries.sort();
     for (name, path) in entries {
         let target = format!("{}/{name}", dest.trim_end_matches('/'));
-        let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let ft = meta.file_type();
         if ft.is_symlink() {
             let link = fs::read_link(&path)?;
-            let link = link.to_str().with_context(|| format!("{}: link target is not UTF-8", path.display()))?;
+            let link = link
+                .to_str()
+                .with_context(|| format!("{}: link target is not UTF-8", path.display()))?;
             tree.add_symlink(&target, link)?;
         } else if ft.is_dir() {
             tree.add_dir(&target)?;
@@ -443,7 +550,10 @@ fn add_dir_contents(tree: &mut Tree, dir: &Path, dest: &str, site_files: &mut Ve
         } else if ft.is_file() {
             add_file(tree, &path, &meta, &target, site_files)?;
         } else {
-            bail!("{} is a special file (device, socket or fifo); it cannot go into an image", path.display());
+            bail!(
+                "{} is a special file (device, socket or fifo); it cannot go into an image",
+                path.display()
+            );
         }
     }
     Ok(())
@@ -454,12 +564,20 @@ fn add_dir_contents(tree: &mut Tree, dir: &Path, dest: &str, site_files: &mut Ve
 fn precompress(tree: &mut Tree, site_files: &[String]) -> Result<()> {
     let mut add: Vec<(String, Vec<u8>)> = Vec::new();
     for path in site_files {
-        let Some(Kind::File { data, .. }) = tree.get(path) else { continue };
-        let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        let Some(Kind::File { data, .. }) = tree.get(path) else {
+            continue;
+        };
+        let ext = path
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
         if data.len() < PRECOMPRESS_MIN || !COMPRESSIBLE.contains(&ext.as_str()) {
             continue;
         }
-        for (suffix, bytes) in [(".gz", compress::gzip(data)?), (".br", compress::brotli(data)?)] {
+        for (suffix, bytes) in [
+            (".gz", compress::gzip(data)?),
+            (".br", compress::brotli(data)?),
+        ] {
             let p = format!("{path}{suffix}");
             if bytes.len() < data.len() && tree.get(&p).is_none() {
                 add.push((p, bytes));

@@ -8,7 +8,12 @@ use mote_oci::registry::{self, Client, ClientOptions, Reference, UploadOptions};
 #[derive(clap::Args, Debug, Clone)]
 pub struct RegistryArgs {
     /// Registry credentials USER:PASSWORD (Basic auth, or for the token server)
-    #[arg(long = "creds", value_name = "USER:PASSWORD", env = "MOTE_REGISTRY_AUTH", hide_env_values = true)]
+    #[arg(
+        long = "creds",
+        value_name = "USER:PASSWORD",
+        env = "MOTE_REGISTRY_AUTH",
+        hide_env_values = true
+    )]
     pub creds: Option<String>,
     /// Plain HTTP instead of HTTPS (a registry on localhost or a trusted network)
     #[arg(long)]
@@ -22,7 +27,9 @@ impl RegistryArgs {
     pub fn client_options(&self, progress: bool) -> Result<ClientOptions> {
         let credentials = match &self.creds {
             Some(c) => {
-                let (u, p) = c.split_once(':').context("registry credentials must be USER:PASSWORD")?;
+                let (u, p) = c
+                    .split_once(':')
+                    .context("registry credentials must be USER:PASSWORD")?;
                 Some((u.to_string(), p.to_string()))
             }
             None => None,
@@ -31,7 +38,12 @@ impl RegistryArgs {
             Some(p) => registry::load_ca_file(p)?,
             None => Vec::new(),
         };
-        Ok(ClientOptions { insecure: self.insecure, credentials, progress, ca_certs })
+        Ok(ClientOptions {
+            insecure: self.insecure,
+            credentials,
+            progress,
+            ca_certs,
+        })
     }
 }
 
@@ -84,8 +96,16 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Pushes verified blobs to each reference; returns (reference, digest) pairs.
-pub fn push_blobs(blobs: &Blobs, refs: &[String], reg: &RegistryArgs, up: &UploadArgs) -> Result<Vec<(String, String)>> {
-    let refs: Vec<Reference> = refs.iter().map(|r| Reference::parse(r)).collect::<Result<_>>()?;
+pub fn push_blobs(
+    blobs: &Blobs,
+    refs: &[String],
+    reg: &RegistryArgs,
+    up: &UploadArgs,
+) -> Result<Vec<(String, String)>> {
+    let refs: Vec<Reference> = refs
+        .iter()
+        .map(|r| Reference::parse(r))
+        .collect::<Result<_>>()?;
     if up.chunk_size == 0 {
         bail!("--chunk-size must be at least 1 byte");
     }
@@ -96,7 +116,11 @@ pub fn push_blobs(blobs: &Blobs, refs: &[String], reg: &RegistryArgs, up: &Uploa
         let idx = match clients.iter().position(|(h, _, _)| *h == r.registry) {
             Some(i) => i,
             None => {
-                clients.push((r.registry.clone(), Client::new(&r.registry, reg.client_options(!up.quiet)?), Vec::new()));
+                clients.push((
+                    r.registry.clone(),
+                    Client::new(&r.registry, reg.client_options(!up.quiet)?),
+                    Vec::new(),
+                ));
                 clients.len() - 1
             }
         };
@@ -107,10 +131,20 @@ pub fn push_blobs(blobs: &Blobs, refs: &[String], reg: &RegistryArgs, up: &Uploa
                 mount_from.push(p.clone());
             }
         }
-        let opts = UploadOptions { chunk_size: up.chunk_size, chunked: up.chunked, mount_from, known: cache.known(&r.registry) };
-        let digest = registry::push(client, r, blobs, &opts).with_context(|| format!("push to {r} failed"))?;
+        let opts = UploadOptions {
+            chunk_size: up.chunk_size,
+            chunked: up.chunked,
+            mount_from,
+            known: cache.known(&r.registry),
+        };
+        let digest = registry::push(client, r, blobs, &opts)
+            .with_context(|| format!("push to {r} failed"))?;
         pushed_repos.push(r.repository.clone());
-        cache.record(&r.registry, &r.repository, blobs.items.iter().map(|(d, _)| d.digest.clone()));
+        cache.record(
+            &r.registry,
+            &r.repository,
+            blobs.items.iter().map(|(d, _)| d.digest.clone()),
+        );
         if let Err(e) = cache.save() {
             eprintln!("mote: note: cannot save the pushed-blob cache (used for cross-repository mounts): {e:#}");
         }

@@ -19,7 +19,11 @@ fn temp_sibling(path: &Path, what: &str) -> Result<PathBuf> {
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
-        bail!("cannot write {}: directory {} does not exist", path.display(), parent.display());
+        bail!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
     }
     Ok(parent.join(format!(".{name}.{what}-{}", std::process::id())))
 }
@@ -44,7 +48,10 @@ pub fn check_dir_target(path: &Path) -> Result<()> {
 pub fn check_file_target(path: &Path) -> Result<()> {
     temp_sibling(path, "check")?;
     if path.is_dir() {
-        bail!("{} is a directory; give a file name for the archive", path.display());
+        bail!(
+            "{} is a directory; give a file name for the archive",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -54,10 +61,13 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     check_file_target(path)?;
     let tmp = temp_sibling(path, "tmp")?;
     let result = (|| -> Result<()> {
-        let mut f = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f =
+            fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()?;
-        fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -76,14 +86,20 @@ pub fn write_dir(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<
         fill(&tmp)?;
         if path.exists() {
             let old = temp_sibling(path, "old")?;
-            fs::rename(path, &old).with_context(|| format!("cannot move the old {} aside", path.display()))?;
+            fs::rename(path, &old)
+                .with_context(|| format!("cannot move the old {} aside", path.display()))?;
             if let Err(e) = fs::rename(&tmp, path) {
                 let _ = fs::rename(&old, path);
-                return Err(e).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()));
+                return Err(e).with_context(|| {
+                    format!("cannot rename {} to {}", tmp.display(), path.display())
+                });
             }
-            fs::remove_dir_all(&old).with_context(|| format!("cannot remove the old layout {}", old.display()))?;
+            fs::remove_dir_all(&old)
+                .with_context(|| format!("cannot remove the old layout {}", old.display()))?;
         } else {
-            fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+            fs::rename(&tmp, path).with_context(|| {
+                format!("cannot rename {} to {}", tmp.display(), path.display())
+            })?;
         }
         Ok(())
     })();
@@ -100,7 +116,8 @@ pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
         fs::create_dir_all(parent)?;
     }
     let mut f = fs::File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
-    f.write_all(bytes).with_context(|| format!("cannot write {}", p.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", p.display()))?;
     f.sync_all()?;
     Ok(())
 }

@@ -44,7 +44,9 @@ impl Compression {
     /// Which compression a layer media type implies.
     pub fn from_media_type(mt: &str) -> Result<Compression> {
         Ok(match mt {
-            crate::spec::MEDIA_LAYER_GZIP | crate::spec::MEDIA_DOCKER_LAYER_GZIP => Compression::Gzip,
+            crate::spec::MEDIA_LAYER_GZIP | crate::spec::MEDIA_DOCKER_LAYER_GZIP => {
+                Compression::Gzip
+            }
             crate::spec::MEDIA_LAYER_ZSTD => Compression::Zstd,
             crate::spec::MEDIA_LAYER_TAR | crate::spec::MEDIA_DOCKER_LAYER_TAR => Compression::None,
             other => bail!("unsupported layer media type {other:?}"),
@@ -66,8 +68,12 @@ impl Compression {
     pub fn decompress(self, data: &[u8], limit: u64) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         let n = match self {
-            Compression::Gzip => flate2::read::GzDecoder::new(data).take(limit.saturating_add(1)).read_to_end(&mut out),
-            Compression::Zstd => zstd::stream::read::Decoder::new(data)?.take(limit.saturating_add(1)).read_to_end(&mut out),
+            Compression::Gzip => flate2::read::GzDecoder::new(data)
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut out),
+            Compression::Zstd => zstd::stream::read::Decoder::new(data)?
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut out),
             Compression::None => return Ok(data.to_vec()),
         }
         .with_context(|| format!("{self:?} stream is corrupt or truncated"))?;
@@ -95,7 +101,8 @@ pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
         iteration_count: NonZeroU64::new(iterations).unwrap(),
         ..Default::default()
     };
-    zopfli::compress(options, zopfli::Format::Gzip, data, &mut out).context("zopfli gzip failed")?;
+    zopfli::compress(options, zopfli::Format::Gzip, data, &mut out)
+        .context("zopfli gzip failed")?;
     Ok(out)
 }
 
@@ -108,7 +115,8 @@ pub fn brotli(data: &[u8]) -> Result<Vec<u8>> {
         size_hint: data.len(),
         ..Default::default()
     };
-    brotli::BrotliCompress(&mut &data[..], &mut out, &params).context("brotli compression failed")?;
+    brotli::BrotliCompress(&mut &data[..], &mut out, &params)
+        .context("brotli compression failed")?;
     Ok(out)
 }
 

@@ -28,10 +28,16 @@ impl Digest {
         let Some(hex) = s.strip_prefix("sha256:") else {
             bail!("unsupported digest {s:?}: only sha256:<64 hex digits> is supported");
         };
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             bail!("malformed digest {s:?}: expected sha256: followed by 64 lowercase hex digits");
         }
-        Ok(Digest { hex: hex.to_string() })
+        Ok(Digest {
+            hex: hex.to_string(),
+        })
     }
 
     /// The 64 hex digits, the blob's file name in `blobs/sha256/`.

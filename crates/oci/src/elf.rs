@@ -27,7 +27,9 @@ impl Arch {
             "ppc64le" => Arch::Ppc64le,
             "s390x" => Arch::S390x,
             "386" | "i386" | "i686" => Arch::I386,
-            other => bail!("unknown architecture {other:?}: use amd64, arm64, riscv64, ppc64le, s390x or 386"),
+            other => bail!(
+                "unknown architecture {other:?}: use amd64, arm64, riscv64, ppc64le, s390x or 386"
+            ),
         })
     }
 
@@ -166,7 +168,9 @@ mod tests {
 
     #[test]
     fn rejects_non_elf() {
-        let e = check_static("x.sh", b"#!/bin/sh\n", None).unwrap_err().to_string();
+        let e = check_static("x.sh", b"#!/bin/sh\n", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.sh is not an ELF"), "{e}");
     }
 
@@ -176,8 +180,13 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let bytes = std::fs::read(&exe).unwrap();
         // The test harness is a glibc-linked executable.
-        let e = check_static("harness", &bytes, None).unwrap_err().to_string();
-        assert!(e.contains("harness is dynamically linked: interpreter /lib"), "{e}");
+        let e = check_static("harness", &bytes, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("harness is dynamically linked: interpreter /lib"),
+            "{e}"
+        );
         assert!(e.contains("libc.so.6"), "{e}");
         assert!(e.contains("x86_64-unknown-linux-musl"), "{e}");
     }

@@ -68,7 +68,12 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn descriptor(media_type: &str, bytes: &[u8]) -> Descriptor {
@@ -114,7 +119,10 @@ pub fn build(spec: &BuildSpec) -> Result<(Image, Vec<PlatformSummary>)> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("compression thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("compression thread panicked"))
+            .collect()
     });
 
     let mut blobs = BTreeMap::new();
@@ -129,7 +137,10 @@ pub fn build(spec: &BuildSpec) -> Result<(Image, Vec<PlatformSummary>)> {
             os: "linux".to_string(),
             variant: p.arch.variant().map(str::to_string),
             config: Some(spec.config.clone()),
-            rootfs: RootFs { kind: "layers".to_string(), diff_ids: vec![diff_id] },
+            rootfs: RootFs {
+                kind: "layers".to_string(),
+                diff_ids: vec![diff_id],
+            },
         };
         let config_bytes = to_json(&config);
         let config_desc = descriptor(MEDIA_CONFIG, &config_bytes);
@@ -155,7 +166,10 @@ pub fn build(spec: &BuildSpec) -> Result<(Image, Vec<PlatformSummary>)> {
         });
     }
 
-    let ref_annotation = Some(BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), spec.tag.clone())]));
+    let ref_annotation = Some(BTreeMap::from([(
+        ANNOTATION_REF_NAME.to_string(),
+        spec.tag.clone(),
+    )]));
     let top = if summaries.len() == 1 {
         let mut d = summaries[0].manifest.clone();
         d.annotations = ref_annotation;
@@ -186,7 +200,10 @@ impl Image {
     /// The layout's files: `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
     pub fn layout_files(&self) -> Vec<(String, Vec<u8>)> {
         let mut files = vec![
-            ("oci-layout".to_string(), OCI_LAYOUT_FILE.as_bytes().to_vec()),
+            (
+                "oci-layout".to_string(),
+                OCI_LAYOUT_FILE.as_bytes().to_vec(),
+            ),
             ("index.json".to_string(), to_json(&self.index)),
         ];
         for (d, b) in &self.blobs {
@@ -222,7 +239,12 @@ impl Image {
         if manifests.len() != 1 {
             let platforms: Vec<String> = manifests
                 .iter()
-                .map(|(d, _)| d.platform.as_ref().map(|p| p.architecture.clone()).unwrap_or_default())
+                .map(|(d, _)| {
+                    d.platform
+                        .as_ref()
+                        .map(|p| p.architecture.clone())
+                        .unwrap_or_default()
+                })
                 .collect();
             bail!(
                 "a docker-archive holds one architecture, but this image has {} ({}); \
@@ -233,7 +255,8 @@ impl Image {
         }
         let (_, manifest) = &manifests[0];
         let config_bytes = self.blob(&manifest.config.digest)?;
-        let config: ImageConfig = serde_json::from_slice(config_bytes).context("image config is not valid JSON")?;
+        let config: ImageConfig =
+            serde_json::from_slice(config_bytes).context("image config is not valid JSON")?;
         let mut tree = Tree::new();
         let config_name = format!("{}.json", manifest.config.digest.hex());
         tree.add_file(&config_name, config_bytes.to_vec(), false)?;
@@ -242,7 +265,10 @@ impl Image {
             let compression = Compression::from_media_type(&layer.media_type)?;
             let tar = compression.decompress(self.blob(&layer.digest)?, u64::MAX)?;
             if Digest::of(&tar) != *diff_id {
-                bail!("layer {} does not match its diff_id {diff_id}", layer.digest);
+                bail!(
+                    "layer {} does not match its diff_id {diff_id}",
+                    layer.digest
+                );
             }
             let name = format!("{}.tar", diff_id.hex());
             tree.add_file(&name, tar, false)?;
@@ -253,12 +279,19 @@ impl Image {
             "RepoTags": [repo_tag],
             "Layers": layer_names,
         }]);
-        tree.add_file("manifest.json", serde_json::to_vec(&docker_manifest)?, false)?;
+        tree.add_file(
+            "manifest.json",
+            serde_json::to_vec(&docker_manifest)?,
+            false,
+        )?;
         tree.to_tar(epoch)
     }
 
     pub fn blob(&self, d: &Digest) -> Result<&[u8]> {
-        self.blobs.get(d).map(Vec::as_slice).with_context(|| format!("blob {d} is missing"))
+        self.blobs
+            .get(d)
+            .map(Vec::as_slice)
+            .with_context(|| format!("blob {d} is missing"))
     }
 
     /// Every platform manifest, through nested indexes.

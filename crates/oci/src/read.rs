@@ -32,18 +32,32 @@ pub trait Store {
 
 /// Opens a path: an OCI layout directory, or an OCI or docker archive file.
 pub fn open_path(path: &Path) -> Result<Box<dyn Store>> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot open image {}", path.display()))?;
+    let meta =
+        fs::metadata(path).with_context(|| format!("cannot open image {}", path.display()))?;
     if meta.is_dir() {
         if !path.join("oci-layout").is_file() || !path.join("index.json").is_file() {
-            bail!("{} is a folder but not an OCI image layout (no oci-layout and index.json in it)", path.display());
+            bail!(
+                "{} is a folder but not an OCI image layout (no oci-layout and index.json in it)",
+                path.display()
+            );
         }
-        return Ok(Box::new(LayoutDir { dir: path.to_path_buf() }));
+        return Ok(Box::new(LayoutDir {
+            dir: path.to_path_buf(),
+        }));
     }
     let files = read_tar_file(path)?;
     if files.contains_key("index.json") && files.contains_key("oci-layout") {
-        Ok(Box::new(Archive { path: path.to_path_buf(), files, docker: None }))
+        Ok(Box::new(Archive {
+            path: path.to_path_buf(),
+            files,
+            docker: None,
+        }))
     } else if files.contains_key("manifest.json") {
-        let mut a = Archive { path: path.to_path_buf(), files, docker: None };
+        let mut a = Archive {
+            path: path.to_path_buf(),
+            files,
+            docker: None,
+        };
         a.docker = Some(a.synthesize_docker()?);
         Ok(Box::new(a))
     } else {
@@ -69,16 +83,20 @@ impl Store for LayoutDir {
     fn roots(&mut self) -> Result<Vec<Descriptor>> {
         let p = self.dir.join("index.json");
         let bytes = fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-        let index: Index =
-            serde_json::from_slice(&bytes).with_context(|| format!("{} is not a valid image index", p.display()))?;
+        let index: Index = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid image index", p.display()))?;
         Ok(index.manifests)
     }
     fn fetch(&mut self, d: &Descriptor) -> Result<Vec<u8>> {
         let p = self.dir.join("blobs/sha256").join(d.digest.hex());
         // Read at most one byte past the descriptor's size: enough to see it is too long.
-        let f = fs::File::open(&p).with_context(|| format!("blob {} is missing: cannot open {}", d.digest, p.display()))?;
+        let f = fs::File::open(&p).with_context(|| {
+            format!("blob {} is missing: cannot open {}", d.digest, p.display())
+        })?;
         let mut bytes = Vec::new();
-        f.take(d.size.saturating_add(1)).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", p.display()))?;
+        f.take(d.size.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", p.display()))?;
         Ok(bytes)
     }
 }
@@ -99,16 +117,27 @@ fn read_tar_file(path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     let f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut ar = ::tar::Archive::new(f);
     let mut files = BTreeMap::new();
-    let entries = ar.entries().with_context(|| format!("{} is not a tar archive", path.display()))?;
+    let entries = ar
+        .entries()
+        .with_context(|| format!("{} is not a tar archive", path.display()))?;
     for e in entries {
-        let mut e = e.with_context(|| format!("{} is a corrupt or truncated tar archive", path.display()))?;
+        let mut e =
+            e.with_context(|| format!("{} is a corrupt or truncated tar archive", path.display()))?;
         if !e.header().entry_type().is_file() {
             continue;
         }
-        let name = e.path()?.to_string_lossy().trim_start_matches("./").to_string();
+        let name = e
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
         let mut data = Vec::new();
-        e.read_to_end(&mut data)
-            .with_context(|| format!("{}: member {name} is truncated or unreadable", path.display()))?;
+        e.read_to_end(&mut data).with_context(|| {
+            format!(
+                "{}: member {name} is truncated or unreadable",
+                path.display()
+            )
+        })?;
         files.insert(name, data);
     }
     if files.is_empty() {
@@ -149,7 +178,12 @@ impl Archive {
     /// walker treats it like any image; names that carry a digest are checked.
     fn synthesize_docker(&self) -> Result<Synthesized> {
         let entries: Vec<DockerEntry> = serde_json::from_slice(self.member("manifest.json")?)
-            .with_context(|| format!("{}: manifest.json is not a docker-archive manifest", self.path.display()))?;
+            .with_context(|| {
+                format!(
+                    "{}: manifest.json is not a docker-archive manifest",
+                    self.path.display()
+                )
+            })?;
         let mut roots = Vec::new();
         let mut blobs = BTreeMap::new();
         for e in entries {
@@ -166,7 +200,10 @@ impl Archive {
                 // Member names carry the digest of the member's bytes (for an
                 // uncompressed layer that is also its diff_id).
                 let mut d = self.member_descriptor(l, mt, bytes)?;
-                d.annotations = Some(BTreeMap::from([("mote.archive.member".to_string(), l.clone())]));
+                d.annotations = Some(BTreeMap::from([(
+                    "mote.archive.member".to_string(),
+                    l.clone(),
+                )]));
                 layers.push(d);
             }
             let manifest = Manifest {
@@ -185,7 +222,10 @@ impl Archive {
                 annotations: None,
             };
             if let Some(tag) = e.repo_tags.as_ref().and_then(|t| t.first()) {
-                d.annotations = Some(BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), tag.clone())]));
+                d.annotations = Some(BTreeMap::from([(
+                    ANNOTATION_REF_NAME.to_string(),
+                    tag.clone(),
+                )]));
             }
             blobs.insert(d.digest.clone(), bytes);
             roots.push(d);
@@ -204,13 +244,23 @@ impl Archive {
                 );
             }
         }
-        Ok(Descriptor { media_type: media_type.to_string(), digest: actual, size: bytes.len() as u64, platform: None, annotations: None })
+        Ok(Descriptor {
+            media_type: media_type.to_string(),
+            digest: actual,
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: None,
+        })
     }
 }
 
 impl Store for Archive {
     fn describe(&self) -> String {
-        let kind = if self.docker.is_some() { "docker archive" } else { "OCI archive" };
+        let kind = if self.docker.is_some() {
+            "docker archive"
+        } else {
+            "OCI archive"
+        };
         format!("{kind} {}", self.path.display())
     }
     fn format(&self) -> &'static str {
@@ -224,8 +274,13 @@ impl Store for Archive {
         if let Some((roots, _)) = &self.docker {
             return Ok(roots.clone());
         }
-        let index: Index = serde_json::from_slice(self.member("index.json")?)
-            .with_context(|| format!("{}: index.json is not a valid image index", self.path.display()))?;
+        let index: Index =
+            serde_json::from_slice(self.member("index.json")?).with_context(|| {
+                format!(
+                    "{}: index.json is not a valid image index",
+                    self.path.display()
+                )
+            })?;
         Ok(index.manifests)
     }
     fn fetch(&mut self, d: &Descriptor) -> Result<Vec<u8>> {
@@ -233,7 +288,11 @@ impl Store for Archive {
             if let Some(b) = blobs.get(&d.digest) {
                 return Ok(b.clone());
             }
-            if let Some(member) = d.annotations.as_ref().and_then(|a| a.get("mote.archive.member")) {
+            if let Some(member) = d
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("mote.archive.member"))
+            {
                 return Ok(self.member(member)?.clone());
             }
             // The config: find the member holding these bytes.
@@ -245,10 +304,13 @@ impl Store for Archive {
             bail!("{}: blob {} is missing", self.path.display(), d.digest);
         }
         let name = format!("blobs/sha256/{}", d.digest.hex());
-        self.files
-            .get(&name)
-            .cloned()
-            .with_context(|| format!("blob {} is missing: {} has no member {name}", d.digest, self.path.display()))
+        self.files.get(&name).cloned().with_context(|| {
+            format!(
+                "blob {} is missing: {} has no member {name}",
+                d.digest,
+                self.path.display()
+            )
+        })
     }
 }
 
@@ -357,7 +419,9 @@ pub struct WalkOptions {
 
 /// Fetches a blob and checks it against its descriptor.
 fn verified(store: &mut dyn Store, d: &Descriptor, role: &str) -> Result<Vec<u8>> {
-    let bytes = store.fetch(d).with_context(|| format!("{role} {}", d.digest))?;
+    let bytes = store
+        .fetch(d)
+        .with_context(|| format!("{role} {}", d.digest))?;
     check_blob(d, &bytes, role)?;
     Ok(bytes)
 }
@@ -367,8 +431,16 @@ pub fn check_blob(d: &Descriptor, bytes: &[u8], role: &str) -> Result<()> {
     let actual = Digest::of(bytes);
     let len = bytes.len() as u64;
     if len != d.size {
-        let what = if len < d.size { "truncated" } else { "too long" };
-        let shown = if len > d.size { format!("more than {}", d.size) } else { len.to_string() };
+        let what = if len < d.size {
+            "truncated"
+        } else {
+            "too long"
+        };
+        let shown = if len > d.size {
+            format!("more than {}", d.size)
+        } else {
+            len.to_string()
+        };
         bail!(
             "{role} blob {} is {what}: expected size {} bytes, actual {shown} bytes (actual digest {actual})",
             d.digest,
@@ -386,7 +458,10 @@ pub fn check_blob(d: &Descriptor, bytes: &[u8], role: &str) -> Result<()> {
 }
 
 fn ref_name(d: &Descriptor) -> Option<String> {
-    d.annotations.as_ref().and_then(|a| a.get(ANNOTATION_REF_NAME)).cloned()
+    d.annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_REF_NAME))
+        .cloned()
 }
 
 /// Walks the image from its roots, verifying everything. Returns the report and the
@@ -403,10 +478,23 @@ pub fn walk(store: &mut dyn Store, opts: WalkOptions) -> Result<(Report, Blobs)>
         images: Vec::new(),
         total_size: 0,
     };
-    let mut blobs = Blobs { items: Vec::new(), roots: roots.clone() };
+    let mut blobs = Blobs {
+        items: Vec::new(),
+        roots: roots.clone(),
+    };
     let mut seen = std::collections::BTreeSet::new();
     for d in &roots {
-        walk_node(store, d, ref_name(d), None, opts, &mut report, &mut blobs, &mut seen, 0)?;
+        walk_node(
+            store,
+            d,
+            ref_name(d),
+            None,
+            opts,
+            &mut report,
+            &mut blobs,
+            &mut seen,
+            0,
+        )?;
     }
     report.total_size = blobs.items.iter().map(|(d, _)| d.size).sum();
     Ok((report, blobs))
@@ -427,15 +515,20 @@ fn walk_node(
     if depth > 8 {
         bail!("image indexes nest deeper than 8 levels at {}", d.digest);
     }
-    fn push(seen: &mut std::collections::BTreeSet<Digest>, blobs: &mut Blobs, d: &Descriptor, bytes: Vec<u8>) {
+    fn push(
+        seen: &mut std::collections::BTreeSet<Digest>,
+        blobs: &mut Blobs,
+        d: &Descriptor,
+        bytes: Vec<u8>,
+    ) {
         if seen.insert(d.digest.clone()) {
             blobs.items.push((d.clone(), bytes));
         }
     }
     if is_index(&d.media_type) {
         let bytes = verified(store, d, "index")?;
-        let index: Index =
-            serde_json::from_slice(&bytes).with_context(|| format!("index {} is not a valid image index", d.digest))?;
+        let index: Index = serde_json::from_slice(&bytes)
+            .with_context(|| format!("index {} is not a valid image index", d.digest))?;
         report.indexes.push(IndexReport {
             digest: d.digest.clone(),
             size: d.size,
@@ -444,20 +537,39 @@ fn walk_node(
             manifests: index.manifests.iter().map(|m| m.digest.clone()).collect(),
         });
         for m in &index.manifests {
-            walk_node(store, m, ref_name.clone(), m.platform.as_ref(), opts, report, blobs, seen, depth + 1)?;
+            walk_node(
+                store,
+                m,
+                ref_name.clone(),
+                m.platform.as_ref(),
+                opts,
+                report,
+                blobs,
+                seen,
+                depth + 1,
+            )?;
         }
         push(seen, blobs, d, bytes);
         return Ok(());
     }
     if !is_manifest(&d.media_type) {
-        bail!("{}: descriptor {} has media type {:?}, not an image manifest or index", store.describe(), d.digest, d.media_type);
+        bail!(
+            "{}: descriptor {} has media type {:?}, not an image manifest or index",
+            store.describe(),
+            d.digest,
+            d.media_type
+        );
     }
     let bytes = verified(store, d, "manifest")?;
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).with_context(|| format!("manifest {} is not a valid image manifest", d.digest))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("manifest {} is not a valid image manifest", d.digest))?;
     let config_bytes = verified(store, &manifest.config, "config")?;
-    let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .with_context(|| format!("config {} is not a valid image config", manifest.config.digest))?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes).with_context(|| {
+        format!(
+            "config {} is not a valid image config",
+            manifest.config.digest
+        )
+    })?;
     if manifest.layers.len() != config.rootfs.diff_ids.len() {
         bail!(
             "manifest {} has {} layers but its config {} lists {} diff_ids",
@@ -480,7 +592,12 @@ fn walk_node(
     }
     let mut layers = Vec::new();
     let mut layer_blobs = Vec::new();
-    for (i, (l, diff_id)) in manifest.layers.iter().zip(&config.rootfs.diff_ids).enumerate() {
+    for (i, (l, diff_id)) in manifest
+        .layers
+        .iter()
+        .zip(&config.rootfs.diff_ids)
+        .enumerate()
+    {
         let role = format!("layer {i} ({})", l.media_type);
         let bytes = verified(store, l, &role)?;
         let compression = Compression::from_media_type(&l.media_type)?;
@@ -494,7 +611,11 @@ fn walk_node(
                 l.digest
             );
         }
-        let files = if opts.list_files { Some(list_tar(&tar).with_context(|| format!("layer {}", l.digest))?) } else { None };
+        let files = if opts.list_files {
+            Some(list_tar(&tar).with_context(|| format!("layer {}", l.digest))?)
+        } else {
+            None
+        };
         layers.push(LayerReport {
             digest: l.digest.clone(),
             size: l.size,
@@ -517,7 +638,10 @@ fn walk_node(
         cmd: c.cmd.unwrap_or_default(),
         user: c.user,
         env: c.env.unwrap_or_default(),
-        exposed_ports: c.exposed_ports.map(|p| p.into_keys().collect()).unwrap_or_default(),
+        exposed_ports: c
+            .exposed_ports
+            .map(|p| p.into_keys().collect())
+            .unwrap_or_default(),
         working_dir: c.working_dir,
         labels: c.labels.unwrap_or_default(),
         diff_ids: config.rootfs.diff_ids.clone(),
@@ -565,13 +689,21 @@ pub fn list_tar(tar: &[u8]) -> Result<Vec<FileEntry>> {
             _ => "other",
         };
         out.push(FileEntry {
-            path: e.path().context("bad path in layer")?.to_string_lossy().into_owned(),
+            path: e
+                .path()
+                .context("bad path in layer")?
+                .to_string_lossy()
+                .into_owned(),
             kind: kind.to_string(),
             mode: format!("{:04o}", h.mode().unwrap_or(0) & 0o7777),
             uid: h.uid().unwrap_or(0),
             gid: h.gid().unwrap_or(0),
             size: h.size().unwrap_or(0),
-            link: e.link_name().ok().flatten().map(|l| l.to_string_lossy().into_owned()),
+            link: e
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|l| l.to_string_lossy().into_owned()),
             mtime: h.mtime().unwrap_or(0),
         });
     }

@@ -45,7 +45,9 @@ impl Reference {
         let orig = s;
         let s = s.strip_prefix("docker://").unwrap_or(s);
         let (host, rest) = match s.split_once('/') {
-            Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => (h.to_string(), r.to_string()),
+            Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => {
+                (h.to_string(), r.to_string())
+            }
             Some(_) => ("registry-1.docker.io".to_string(), s.to_string()),
             None => ("registry-1.docker.io".to_string(), format!("library/{s}")),
         };
@@ -54,25 +56,43 @@ impl Reference {
             None => (rest, None),
         };
         let (repo, tag) = match rest.rfind(':') {
-            Some(i) if !rest[i..].contains('/') => (rest[..i].to_string(), Some(rest[i + 1..].to_string())),
+            Some(i) if !rest[i..].contains('/') => {
+                (rest[..i].to_string(), Some(rest[i + 1..].to_string()))
+            }
             _ => (rest, None),
         };
         let repo_ok = !repo.is_empty()
             && repo.split('/').all(|c| {
                 !c.is_empty()
-                    && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
                     && c.as_bytes()[0].is_ascii_alphanumeric()
             });
         if !repo_ok {
             bail!("{orig:?} is not a valid image reference: expected HOST[:PORT]/REPOSITORY[:TAG] with a lowercase repository");
         }
         if let Some(t) = &tag {
-            if t.is_empty() || t.len() > 128 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            if t.is_empty()
+                || t.len() > 128
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
                 bail!("{orig:?}: tag {t:?} is not valid (up to 128 letters, digits and ._-)");
             }
         }
-        let tag = if tag.is_none() && digest.is_none() { Some("latest".to_string()) } else { tag };
-        Ok(Reference { registry: host, repository: repo, tag, digest })
+        let tag = if tag.is_none() && digest.is_none() {
+            Some("latest".to_string())
+        } else {
+            tag
+        };
+        Ok(Reference {
+            registry: host,
+            repository: repo,
+            tag,
+            digest,
+        })
     }
 
     /// What goes after `/manifests/`: the digest if given, else the tag.
@@ -113,7 +133,8 @@ pub struct ClientOptions {
 
 /// Reads the certificates of a PEM file (for `--ca-cert`).
 pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
-    let pem = std::fs::read(path).with_context(|| format!("cannot read CA certificate file {}", path.display()))?;
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read CA certificate file {}", path.display()))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item.with_context(|| format!("{} is not a valid PEM file", path.display()))? {
@@ -133,7 +154,10 @@ pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate
 fn transient(e: &ureq::Error) -> bool {
     match e {
         ureq::Error::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
-        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::BodyStalled => true,
+        ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::BodyStalled => true,
         _ => false,
     }
 }
@@ -147,7 +171,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -186,7 +213,11 @@ pub fn parse_challenge(h: &str) -> (String, HashMap<String, String>) {
     let mut s = rest.trim();
     while !s.is_empty() {
         let Some(eq) = s.find('=') else { break };
-        let key = s[..eq].trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = s[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         s = s[eq + 1..].trim_start();
         let value;
         if let Some(q) = s.strip_prefix('"') {
@@ -241,8 +272,18 @@ impl Client {
             .build()
             .into();
         let scheme = if opts.insecure { "http" } else { "https" };
-        let basic = opts.credentials.as_ref().map(|(u, p)| format!("Basic {}", b64(&format!("{u}:{p}"))));
-        Client { agent, host: host.to_string(), base: format!("{scheme}://{host}"), opts, auth: HashMap::new(), basic }
+        let basic = opts
+            .credentials
+            .as_ref()
+            .map(|(u, p)| format!("Basic {}", b64(&format!("{u}:{p}"))));
+        Client {
+            agent,
+            host: host.to_string(),
+            base: format!("{scheme}://{host}"),
+            opts,
+            auth: HashMap::new(),
+            basic,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -260,7 +301,15 @@ impl Client {
         }
     }
 
-    fn raw(&self, method: &str, url: &str, headers: &[(&str, String)], body: Option<&[u8]>, auth: Option<&str>, limit: u64) -> Result<Response, ureq::Error> {
+    fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+        auth: Option<&str>,
+        limit: u64,
+    ) -> Result<Response, ureq::Error> {
         let mut b = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             b = b.header(*k, v);
@@ -276,16 +325,37 @@ impl Client {
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = resp.into_body();
-        let body = if method == "HEAD" { Vec::new() } else { body.with_config().limit(limit).read_to_vec()? };
-        Ok(Response { status, headers, body })
+        let body = if method == "HEAD" {
+            Vec::new()
+        } else {
+            body.with_config().limit(limit).read_to_vec()?
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Sends a request with auth (answering 401 challenges once) and bounded retries
     /// with backoff on connection errors, 5xx and 429.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, String)], body: Option<&[u8]>, scope: &str, limit: u64) -> Result<Response> {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+        scope: &str,
+        limit: u64,
+    ) -> Result<Response> {
         let url = self.url(path);
         let mut answered_challenge = false;
         let mut attempt = 0;
@@ -299,7 +369,10 @@ impl Client {
                     } else {
                         ""
                     };
-                    bail!("cannot talk to registry {} ({method} {url}): {e}{hint}", self.host)
+                    bail!(
+                        "cannot talk to registry {} ({method} {url}): {e}{hint}",
+                        self.host
+                    )
                 }
                 Err(e) => format!("{e}"),
                 Ok(r) if r.status >= 500 || r.status == 429 => format!("HTTP {}", r.status),
@@ -313,7 +386,11 @@ impl Client {
             };
             if attempt >= MAX_RETRIES {
                 return match result {
-                    Err(e) => Err(anyhow!("cannot reach registry {} ({method} {url}): {e}; gave up after {} attempts", self.host, attempt + 1)),
+                    Err(e) => Err(anyhow!(
+                        "cannot reach registry {} ({method} {url}): {e}; gave up after {} attempts",
+                        self.host,
+                        attempt + 1
+                    )),
                     Ok(r) => Err(anyhow!(
                         "registry {} answered {method} {url} with HTTP {} after {} attempts: {}",
                         self.host,
@@ -324,7 +401,10 @@ impl Client {
                 };
             }
             let wait = FIRST_BACKOFF * 2u32.pow(attempt);
-            self.progress(&format!("{method} {url}: {retry_reason}; retrying in {} ms", wait.as_millis()));
+            self.progress(&format!(
+                "{method} {url}: {retry_reason}; retrying in {} ms",
+                wait.as_millis()
+            ));
             std::thread::sleep(wait);
             attempt += 1;
         }
@@ -449,12 +529,34 @@ impl Client {
 
     pub fn get_manifest(&mut self, repo: &str, reference: &str) -> Result<(Vec<u8>, String)> {
         let scope = format!("repository:{repo}:pull");
-        let r = self.request("GET", &format!("/v2/{repo}/manifests/{reference}"), &[("Accept", ACCEPT_MANIFESTS.into())], None, &scope, MAX_MANIFEST)?;
+        let r = self.request(
+            "GET",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("Accept", ACCEPT_MANIFESTS.into())],
+            None,
+            &scope,
+            MAX_MANIFEST,
+        )?;
         if r.status == 404 {
-            bail!("registry {}: manifest {repo}:{reference} not found (HTTP 404)", self.host);
+            bail!(
+                "registry {}: manifest {repo}:{reference} not found (HTTP 404)",
+                self.host
+            );
         }
-        self.expect(&r, &[200], &format!("GET manifest {repo}:{reference}"), repo)?;
-        let ct = r.header("content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
+        self.expect(
+            &r,
+            &[200],
+            &format!("GET manifest {repo}:{reference}"),
+            repo,
+        )?;
+        let ct = r
+            .header("content-type")
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let media_type = if is_index(&ct) || is_manifest(&ct) {
             ct
         } else {
@@ -463,7 +565,10 @@ impl Client {
             struct Mt {
                 media_type: Option<String>,
             }
-            serde_json::from_slice::<Mt>(&r.body).ok().and_then(|m| m.media_type).unwrap_or_default()
+            serde_json::from_slice::<Mt>(&r.body)
+                .ok()
+                .and_then(|m| m.media_type)
+                .unwrap_or_default()
         };
         if let Some(h) = r.header("docker-content-digest") {
             let actual = Digest::of(&r.body);
@@ -476,9 +581,20 @@ impl Client {
 
     pub fn get_blob(&mut self, repo: &str, d: &Descriptor) -> Result<Vec<u8>> {
         let scope = format!("repository:{repo}:pull");
-        let r = self.request("GET", &format!("/v2/{repo}/blobs/{}", d.digest), &[], None, &scope, d.size.saturating_add(1))?;
+        let r = self.request(
+            "GET",
+            &format!("/v2/{repo}/blobs/{}", d.digest),
+            &[],
+            None,
+            &scope,
+            d.size.saturating_add(1),
+        )?;
         if r.status == 404 {
-            bail!("registry {}: blob {} is missing from {repo} (HTTP 404)", self.host, d.digest);
+            bail!(
+                "registry {}: blob {} is missing from {repo} (HTTP 404)",
+                self.host,
+                d.digest
+            );
         }
         self.expect(&r, &[200], &format!("GET blob {}", d.digest), repo)?;
         Ok(r.body)
@@ -488,11 +604,22 @@ impl Client {
 
     /// Uploads one blob unless the registry has it; tries mounting it from `mount_from`
     /// repositories first. Returns what happened, for the progress line.
-    pub fn upload_blob(&mut self, repo: &str, d: &Descriptor, bytes: &[u8], up: &UploadOptions) -> Result<String> {
+    pub fn upload_blob(
+        &mut self,
+        repo: &str,
+        d: &Descriptor,
+        bytes: &[u8],
+        up: &UploadOptions,
+    ) -> Result<String> {
         // Repositories that may hold the blob: named ones, then ones we pushed it to.
         let mut candidates: Vec<&String> = Vec::new();
-        for from in up.mount_from.iter().chain(up.known.get(&d.digest).into_iter().flatten()) {
-            if from != repo && !candidates.contains(&from) && candidates.len() < MAX_MOUNT_ATTEMPTS {
+        for from in up
+            .mount_from
+            .iter()
+            .chain(up.known.get(&d.digest).into_iter().flatten())
+        {
+            if from != repo && !candidates.contains(&from) && candidates.len() < MAX_MOUNT_ATTEMPTS
+            {
                 candidates.push(from);
             }
         }
@@ -500,7 +627,14 @@ impl Client {
         for from in &candidates {
             scope.push_str(&format!(" repository:{from}:pull"));
         }
-        let head = self.request("HEAD", &format!("/v2/{repo}/blobs/{}", d.digest), &[], None, &scope, 0)?;
+        let head = self.request(
+            "HEAD",
+            &format!("/v2/{repo}/blobs/{}", d.digest),
+            &[],
+            None,
+            &scope,
+            0,
+        )?;
         if head.status == 200 {
             return Ok("already there".into());
         }
@@ -511,11 +645,22 @@ impl Client {
         for from in &candidates {
             if let Some(abandoned) = location.take() {
                 // A session from a failed mount we will not use: let the registry drop it.
-                let _ = self.request("DELETE", &self.absolute(&abandoned), &[], None, &scope, 1 << 20);
+                let _ = self.request(
+                    "DELETE",
+                    &self.absolute(&abandoned),
+                    &[],
+                    None,
+                    &scope,
+                    1 << 20,
+                );
             }
             let r = self.request(
                 "POST",
-                &format!("/v2/{repo}/blobs/uploads/?mount={}&from={}", enc(&d.digest.to_string()), enc(from)),
+                &format!(
+                    "/v2/{repo}/blobs/uploads/?mount={}&from={}",
+                    enc(&d.digest.to_string()),
+                    enc(from)
+                ),
                 &[("Content-Length", "0".into())],
                 Some(&[]),
                 &scope,
@@ -533,11 +678,21 @@ impl Client {
         let location = match location {
             Some(l) => l,
             None => {
-                let r = self.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[("Content-Length", "0".into())], Some(&[]), &scope, 1 << 20)?;
+                let r = self.request(
+                    "POST",
+                    &format!("/v2/{repo}/blobs/uploads/"),
+                    &[("Content-Length", "0".into())],
+                    Some(&[]),
+                    &scope,
+                    1 << 20,
+                )?;
                 self.expect(&r, &[202], "start a blob upload", repo)?;
-                r.header("location")
-                    .map(str::to_string)
-                    .with_context(|| format!("registry {}: the upload start answer has no Location header", self.host))?
+                r.header("location").map(str::to_string).with_context(|| {
+                    format!(
+                        "registry {}: the upload start answer has no Location header",
+                        self.host
+                    )
+                })?
             }
         };
         let chunked = up.chunked || bytes.len() > up.chunk_size;
@@ -560,11 +715,20 @@ impl Client {
                     &scope,
                     1 << 20,
                 )?;
-                self.expect(&r, &[202], &format!("upload chunk {start}-{} of {}", end - 1, d.digest), repo)?;
+                self.expect(
+                    &r,
+                    &[202],
+                    &format!("upload chunk {start}-{} of {}", end - 1, d.digest),
+                    repo,
+                )?;
                 if let Some(range) = r.header("range") {
                     let want = format!("0-{}", end - 1);
                     if range != want && range != format!("bytes={want}") {
-                        bail!("registry {}: after a chunk of {} it holds {range}, expected {want}", self.host, d.digest);
+                        bail!(
+                            "registry {}: after a chunk of {} it holds {range}, expected {want}",
+                            self.host,
+                            d.digest
+                        );
                     }
                 }
                 if let Some(l) = r.header("location") {
@@ -574,7 +738,14 @@ impl Client {
                 n += 1;
             }
             how = format!("uploaded in {n} chunks");
-            self.request("PUT", &with_digest(&location, &d.digest), &[("Content-Length", "0".into())], Some(&[]), &scope, 1 << 20)?
+            self.request(
+                "PUT",
+                &with_digest(&location, &d.digest),
+                &[("Content-Length", "0".into())],
+                Some(&[]),
+                &scope,
+                1 << 20,
+            )?
         } else {
             how = "uploaded".to_string();
             self.request(
@@ -586,10 +757,19 @@ impl Client {
                 1 << 20,
             )?
         };
-        self.expect(&put, &[201], &format!("finish the upload of {}", d.digest), repo)?;
+        self.expect(
+            &put,
+            &[201],
+            &format!("finish the upload of {}", d.digest),
+            repo,
+        )?;
         if let Some(h) = put.header("docker-content-digest") {
             if h != d.digest.to_string() {
-                bail!("registry {}: stored blob {} under digest {h}", self.host, d.digest);
+                bail!(
+                    "registry {}: stored blob {} under digest {h}",
+                    self.host,
+                    d.digest
+                );
             }
         }
         Ok(how)
@@ -600,7 +780,13 @@ impl Client {
     }
 
     /// PUTs a manifest or index under a tag or digest; checks the digest the registry reports.
-    pub fn put_manifest(&mut self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {
+    pub fn put_manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
         let scope = format!("repository:{repo}:pull,push");
         let r = self.request(
             "PUT",
@@ -610,7 +796,12 @@ impl Client {
             &scope,
             1 << 20,
         )?;
-        self.expect(&r, &[201], &format!("PUT manifest {repo}:{reference}"), repo)?;
+        self.expect(
+            &r,
+            &[201],
+            &format!("PUT manifest {repo}:{reference}"),
+            repo,
+        )?;
         let ours = Digest::of(bytes);
         if let Some(h) = r.header("docker-content-digest") {
             if h != ours.to_string() {
@@ -641,13 +832,21 @@ fn error_text(body: &[u8]) -> String {
         let v: Vec<String> = es
             .errors
             .into_iter()
-            .map(|e| format!("{}: {}", e.code.unwrap_or_default(), e.message.unwrap_or_default()))
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.code.unwrap_or_default(),
+                    e.message.unwrap_or_default()
+                )
+            })
             .collect();
         if !v.is_empty() {
             return v.join("; ");
         }
     }
-    let s = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
+    let s = String::from_utf8_lossy(&body[..body.len().min(200)])
+        .trim()
+        .to_string();
     if s.is_empty() {
         "(no body)".into()
     } else {
@@ -669,7 +868,12 @@ pub struct UploadOptions {
 
 impl Default for UploadOptions {
     fn default() -> Self {
-        UploadOptions { chunk_size: DEFAULT_CHUNK_SIZE, chunked: false, mount_from: Vec::new(), known: HashMap::new() }
+        UploadOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunked: false,
+            mount_from: Vec::new(),
+            known: HashMap::new(),
+        }
     }
 }
 
@@ -685,7 +889,12 @@ fn human(n: u64) -> String {
 
 /// Pushes verified blobs (children first, as [`crate::read::walk`] returns them) and
 /// tags the root. Fetches the tag back and checks the digest is unchanged.
-pub fn push(client: &mut Client, target: &Reference, blobs: &Blobs, up: &UploadOptions) -> Result<Digest> {
+pub fn push(
+    client: &mut Client,
+    target: &Reference,
+    blobs: &Blobs,
+    up: &UploadOptions,
+) -> Result<Digest> {
     if blobs.roots.len() != 1 {
         bail!(
             "the image holds {} tagged entries; push needs exactly one (an image or an index)",
@@ -725,10 +934,16 @@ pub fn push(client: &mut Client, target: &Reference, blobs: &Blobs, up: &UploadO
         .find(|(d, _)| d.digest == root.digest)
         .with_context(|| format!("the root {} is not among the blobs", root.digest))?
         .1;
-    let reference = target.tag.clone().unwrap_or_else(|| root.digest.to_string());
+    let reference = target
+        .tag
+        .clone()
+        .unwrap_or_else(|| root.digest.to_string());
     if let Some(d) = &target.digest {
         if *d != root.digest {
-            bail!("{target} names digest {d}, but the image's digest is {}", root.digest);
+            bail!(
+                "{target} names digest {d}, but the image's digest is {}",
+                root.digest
+            );
         }
     }
     client.put_manifest(repo, &reference, &root.media_type, root_bytes)?;
@@ -736,9 +951,18 @@ pub fn push(client: &mut Client, target: &Reference, blobs: &Blobs, up: &UploadO
     let (back, _) = client.get_manifest(repo, &reference)?;
     let got = Digest::of(&back);
     if got != root.digest {
-        bail!("registry {} serves {repo}:{reference} with digest {got}, not the pushed {}", client.host, root.digest);
+        bail!(
+            "registry {} serves {repo}:{reference} with digest {got}, not the pushed {}",
+            client.host,
+            root.digest
+        );
     }
-    client.progress(&format!("pushed {target} {} ({} in {} blobs)", root.digest, human(bytes_total), total));
+    client.progress(&format!(
+        "pushed {target} {} ({} in {} blobs)",
+        root.digest,
+        human(bytes_total),
+        total
+    ));
     Ok(root.digest.clone())
 }
 
@@ -768,8 +992,12 @@ impl BlobCache {
     pub fn default_path() -> Option<std::path::PathBuf> {
         let dir = std::env::var_os("MOTE_CACHE_DIR")
             .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| std::path::PathBuf::from(d).join("mote")))
-            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/mote")))?;
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|d| std::path::PathBuf::from(d).join("mote"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/mote"))
+            })?;
         Some(dir.join("pushed-blobs.json"))
     }
 
@@ -793,7 +1021,12 @@ impl BlobCache {
         out
     }
 
-    pub fn record(&mut self, registry: &str, repo: &str, digests: impl IntoIterator<Item = Digest>) {
+    pub fn record(
+        &mut self,
+        registry: &str,
+        repo: &str,
+        digests: impl IntoIterator<Item = Digest>,
+    ) {
         let reg = self.entries.entry(registry.to_string()).or_default();
         for d in digests {
             let repos = reg.entry(d.to_string()).or_default();
@@ -807,7 +1040,8 @@ impl BlobCache {
     pub fn save(&self) -> Result<()> {
         let Some(p) = &self.path else { return Ok(()) };
         if let Some(dir) = p.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         crate::atomic::write_file(p, &serde_json::to_vec(&self.entries)?)
     }
@@ -822,7 +1056,11 @@ pub struct RegistryStore {
 
 impl RegistryStore {
     pub fn new(reference: Reference, opts: ClientOptions) -> RegistryStore {
-        RegistryStore { client: Client::new(&reference.registry, opts), reference, cache: HashMap::new() }
+        RegistryStore {
+            client: Client::new(&reference.registry, opts),
+            reference,
+            cache: HashMap::new(),
+        }
     }
 }
 
@@ -835,19 +1073,37 @@ impl Store for RegistryStore {
     }
     fn roots(&mut self) -> Result<Vec<Descriptor>> {
         let repo = self.reference.repository.clone();
-        let (bytes, media_type) = self.client.get_manifest(&repo, &self.reference.manifest_ref())?;
+        let (bytes, media_type) = self
+            .client
+            .get_manifest(&repo, &self.reference.manifest_ref())?;
         let digest = Digest::of(&bytes);
         if let Some(d) = &self.reference.digest {
             if *d != digest {
-                bail!("registry {} served {} with digest {digest}", self.client.host, self.reference);
+                bail!(
+                    "registry {} served {} with digest {digest}",
+                    self.client.host,
+                    self.reference
+                );
             }
         }
         if !is_index(&media_type) && !is_manifest(&media_type) {
-            bail!("{} is not an image: media type {media_type:?}", self.reference);
+            bail!(
+                "{} is not an image: media type {media_type:?}",
+                self.reference
+            );
         }
-        let mut d = Descriptor { media_type, digest: digest.clone(), size: bytes.len() as u64, platform: None, annotations: None };
+        let mut d = Descriptor {
+            media_type,
+            digest: digest.clone(),
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: None,
+        };
         if let Some(t) = &self.reference.tag {
-            d.annotations = Some(std::collections::BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), t.clone())]));
+            d.annotations = Some(std::collections::BTreeMap::from([(
+                ANNOTATION_REF_NAME.to_string(),
+                t.clone(),
+            )]));
         }
         self.cache.insert(digest, bytes);
         Ok(vec![d])
@@ -872,11 +1128,17 @@ mod tests {
     #[test]
     fn references() {
         let r = Reference::parse("docker://localhost:5000/a/b:1.0").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("localhost:5000", "a/b", Some("1.0")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("localhost:5000", "a/b", Some("1.0"))
+        );
         let r = Reference::parse("127.0.0.1:5000/site").unwrap();
         assert_eq!(r.tag.as_deref(), Some("latest"));
         let r = Reference::parse("nginx").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("registry-1.docker.io", "library/nginx"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("registry-1.docker.io", "library/nginx")
+        );
         let d = Digest::of(b"x");
         let r = Reference::parse(&format!("ghcr.io/o/r@{d}")).unwrap();
         assert_eq!((r.tag, r.digest), (None, Some(d)));
@@ -885,11 +1147,15 @@ mod tests {
 
     /// A scripted HTTP server on loopback: answers each request with the next
     /// response, records the request heads.
-    fn scripted(responses: Vec<&'static str>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    fn scripted(
+        responses: Vec<&'static str>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         use std::io::{Read, Write};
         let mut listener = None;
         for port in 21000..32000u16 {
-            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port + (std::process::id() % 500) as u16)) {
+            if let Ok(l) =
+                std::net::TcpListener::bind(("127.0.0.1", port + (std::process::id() % 500) as u16))
+            {
                 listener = Some(l);
                 break;
             }
@@ -900,7 +1166,9 @@ mod tests {
         let log2 = log.clone();
         std::thread::spawn(move || {
             for resp in responses {
-                let Ok((mut conn, _)) = listener.accept() else { return };
+                let Ok((mut conn, _)) = listener.accept() else {
+                    return;
+                };
                 let mut head = Vec::new();
                 let mut b = [0u8; 1];
                 while !head.ends_with(b"\r\n\r\n") && conn.read(&mut b).unwrap_or(0) == 1 {
@@ -910,7 +1178,11 @@ mod tests {
                 // Read the body too, so closing the socket is a FIN, not a reset.
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 let mut body = vec![0u8; len];
                 let _ = conn.read_exact(&mut body);
@@ -921,26 +1193,48 @@ mod tests {
         (host, log)
     }
 
-    const R503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const R503: &str =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     const R200: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
 
     #[test]
     fn server_errors_are_retried_with_backoff_then_succeed() {
         let (host, log) = scripted(vec![R503, R503, R200]);
-        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
+        let mut c = Client::new(
+            &host,
+            ClientOptions {
+                insecure: true,
+                ..Default::default()
+            },
+        );
         let t0 = std::time::Instant::now();
         c.ping("").unwrap();
         assert_eq!(log.lock().unwrap().len(), 3);
         // Two waits: 250 ms + 500 ms.
-        assert!(t0.elapsed() >= Duration::from_millis(700), "{:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() >= Duration::from_millis(700),
+            "{:?}",
+            t0.elapsed()
+        );
     }
 
     #[test]
     fn retries_are_bounded_and_the_error_names_the_registry() {
         let (host, log) = scripted(vec![R503; 6]);
-        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
+        let mut c = Client::new(
+            &host,
+            ClientOptions {
+                insecure: true,
+                ..Default::default()
+            },
+        );
         let e = c.ping("").unwrap_err().to_string();
-        assert!(e.contains(&format!("registry {host} answered GET http://{host}/v2/ with HTTP 503 after 5 attempts")), "{e}");
+        assert!(
+            e.contains(&format!(
+                "registry {host} answered GET http://{host}/v2/ with HTTP 503 after 5 attempts"
+            )),
+            "{e}"
+        );
         assert_eq!(log.lock().unwrap().len(), 5);
     }
 
@@ -948,26 +1242,61 @@ mod tests {
     fn unauthorized_and_forbidden_are_explained() {
         let basic = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let (host, _) = scripted(vec![basic]);
-        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
+        let mut c = Client::new(
+            &host,
+            ClientOptions {
+                insecure: true,
+                ..Default::default()
+            },
+        );
         let e = c.ping("").unwrap_err().to_string();
-        assert!(e.contains(&format!("registry {host} requires a user name and password")), "{e}");
+        assert!(
+            e.contains(&format!(
+                "registry {host} requires a user name and password"
+            )),
+            "{e}"
+        );
 
         let forbidden = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 59\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"DENIED\",\"message\":\"requested access\"}]}";
         let (host, log) = scripted(vec![forbidden]);
-        let mut c = Client::new(&host, ClientOptions { insecure: true, ..Default::default() });
-        let e = c.put_manifest("a/b", "1", MEDIA_MANIFEST, b"{}").unwrap_err().to_string();
-        assert!(e.contains(&format!("registry {host}")) && e.contains("denied (HTTP 403 Forbidden)") && e.contains("DENIED"), "{e}");
-        assert!(log.lock().unwrap()[0].contains("content-type: application/vnd.oci.image.manifest.v1+json"), "{:?}", log.lock().unwrap());
+        let mut c = Client::new(
+            &host,
+            ClientOptions {
+                insecure: true,
+                ..Default::default()
+            },
+        );
+        let e = c
+            .put_manifest("a/b", "1", MEDIA_MANIFEST, b"{}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("registry {host}"))
+                && e.contains("denied (HTTP 403 Forbidden)")
+                && e.contains("DENIED"),
+            "{e}"
+        );
+        assert!(
+            log.lock().unwrap()[0]
+                .contains("content-type: application/vnd.oci.image.manifest.v1+json"),
+            "{:?}",
+            log.lock().unwrap()
+        );
     }
 
     #[test]
     fn challenges() {
-        let (s, p) = parse_challenge(r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#);
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
         assert_eq!(s, "bearer");
         assert_eq!(p["realm"], "https://auth.example/token");
         assert_eq!(p["service"], "registry.example");
         assert_eq!(p["scope"], "repository:a/b:pull,push");
         let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
-        assert_eq!((s.as_str(), p["realm"].as_str()), ("basic", "Registry Realm"));
+        assert_eq!(
+            (s.as_str(), p["realm"].as_str()),
+            ("basic", "Registry Realm")
+        );
     }
 }

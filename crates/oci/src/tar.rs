@@ -83,7 +83,12 @@ impl Tree {
         if target.is_empty() || target.len() > 100 || target.contains('\0') {
             bail!("symlink /{path} -> {target:?}: the target must be 1 to 100 bytes without NUL");
         }
-        self.add_leaf(path, Kind::Symlink { target: target.to_string() })
+        self.add_leaf(
+            path,
+            Kind::Symlink {
+                target: target.to_string(),
+            },
+        )
     }
 
     fn add_leaf(&mut self, path: &str, kind: Kind) -> Result<()> {
@@ -93,7 +98,11 @@ impl Tree {
         }
         self.add_parents(&path)?;
         if let Some(old) = self.entries.get(&path) {
-            let what = if *old == Kind::Dir { "a directory" } else { "another file" };
+            let what = if *old == Kind::Dir {
+                "a directory"
+            } else {
+                "another file"
+            };
             bail!("/{path} is added twice (already {what}); each path may be given once");
         }
         self.entries.insert(path, kind);
@@ -156,7 +165,10 @@ fn octal(field: &mut [u8], value: u64) -> Result<()> {
     let digits = field.len() - 1;
     let s = format!("{value:0digits$o}");
     if s.len() > digits {
-        bail!("value {value} does not fit a {}-byte ustar field", field.len());
+        bail!(
+            "value {value} does not fit a {}-byte ustar field",
+            field.len()
+        );
     }
     field[..digits].copy_from_slice(s.as_bytes());
     field[digits] = 0;
@@ -181,7 +193,14 @@ fn split_name(path: &str) -> Result<(&str, &str)> {
     )
 }
 
-fn header(path: &str, typeflag: u8, mode: u32, size: u64, mtime: u64, link: &str) -> Result<[u8; 512]> {
+fn header(
+    path: &str,
+    typeflag: u8,
+    mode: u32,
+    size: u64,
+    mtime: u64,
+    link: &str,
+) -> Result<[u8; 512]> {
     let mut h = [0u8; 512];
     let (prefix, name) = split_name(path)?;
     h[..name.len()].copy_from_slice(name.as_bytes());
@@ -213,9 +232,12 @@ mod tests {
     #[test]
     fn parents_are_explicit_and_sorted() {
         let mut t = Tree::new();
-        t.add_file("/www/css/site.css", b"body{}".to_vec(), false).unwrap();
-        t.add_file("/mote-httpd", b"\x7fELF".to_vec(), true).unwrap();
-        t.add_file("/www/index.html", b"hi".to_vec(), false).unwrap();
+        t.add_file("/www/css/site.css", b"body{}".to_vec(), false)
+            .unwrap();
+        t.add_file("/mote-httpd", b"\x7fELF".to_vec(), true)
+            .unwrap();
+        t.add_file("/www/index.html", b"hi".to_vec(), false)
+            .unwrap();
         let tar = t.to_tar(0).unwrap();
         let mut ar = ::tar::Archive::new(&tar[..]);
         let got: Vec<(String, u32, u64, u64)> = ar
@@ -224,7 +246,12 @@ mod tests {
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                (e.path().unwrap().to_string_lossy().into_owned(), h.mode().unwrap(), h.uid().unwrap(), h.mtime().unwrap())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.mtime().unwrap(),
+                )
             })
             .collect();
         assert_eq!(
@@ -246,8 +273,11 @@ mod tests {
         t.add_file(&long, b"x".to_vec(), false).unwrap();
         let tar = t.to_tar(5).unwrap();
         let mut ar = ::tar::Archive::new(&tar[..]);
-        let paths: Vec<String> =
-            ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        let paths: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(paths[2], long);
 
         let mut t = Tree::new();
@@ -260,8 +290,16 @@ mod tests {
     fn conflicts_and_escapes_are_errors() {
         let mut t = Tree::new();
         t.add_file("/a", vec![], false).unwrap();
-        assert!(t.add_file("/a/b", vec![], false).unwrap_err().to_string().contains("is a file"));
-        assert!(t.add_file("/a", vec![], false).unwrap_err().to_string().contains("twice"));
+        assert!(t
+            .add_file("/a/b", vec![], false)
+            .unwrap_err()
+            .to_string()
+            .contains("is a file"));
+        assert!(t
+            .add_file("/a", vec![], false)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         assert!(t.add_file("/../etc/passwd", vec![], false).is_err());
     }
 

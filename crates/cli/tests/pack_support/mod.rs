@@ -9,15 +9,21 @@ use std::process::{Command, Output};
 
 pub fn mote() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mote"));
-    c.env_remove("SOURCE_DATE_EPOCH").env_remove("MOTE_REGISTRY_AUTH");
+    c.env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("MOTE_REGISTRY_AUTH");
     // The pushed-blob cache of this test process, not the user's.
-    c.env("MOTE_CACHE_DIR", std::env::temp_dir().join(format!("mote-test-cache-{}", std::process::id())));
+    c.env(
+        "MOTE_CACHE_DIR",
+        std::env::temp_dir().join(format!("mote-test-cache-{}", std::process::id())),
+    );
     c
 }
 
 /// Runs a command, panicking with its output if it fails.
 pub fn ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
             "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
@@ -31,9 +37,14 @@ pub fn ok(cmd: &mut Command) -> Output {
 
 /// Runs a command that must fail; returns its stderr.
 pub fn fails(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{cmd:?} succeeded but should have failed; stderr: {stderr}");
+    assert!(
+        !out.status.success(),
+        "{cmd:?} succeeded but should have failed; stderr: {stderr}"
+    );
     stderr
 }
 
@@ -54,7 +65,10 @@ pub fn need(tool: &str, package: &str) -> PathBuf {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The OCI image-spec schemas: $MOTE_SHARED or ../shared next to the repository.
@@ -75,18 +89,27 @@ pub fn schema_dir() -> PathBuf {
 /// Validates a layout directory against the OCI JSON schemas (python3 + jsonschema).
 pub fn validate_layout(dir: &Path) -> String {
     need("python3", "python3");
-    let check = Command::new("python3").args(["-c", "import jsonschema"]).output().unwrap();
+    let check = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .unwrap();
     assert!(
         check.status.success(),
         "python3 has no jsonschema module: install it with `./x deps` (pip install jsonschema or apt-get install python3-jsonschema)"
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pack_support/validate_oci.py");
-    let out = ok(Command::new("python3").arg(script).arg(schema_dir()).arg(dir));
+    let out = ok(Command::new("python3")
+        .arg(script)
+        .arg(schema_dir())
+        .arg(dir));
     stdout(&out)
 }
 
 pub fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("mote-test-").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("mote-test-")
+        .tempdir()
+        .unwrap()
 }
 
 /// A static x86-64 executable from Debian's busybox-static.
@@ -108,13 +131,23 @@ pub fn small_static_binary() -> PathBuf {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let img = dir.join("img");
-        ok(mote().args(["pack", "--compression", "none", "-o"]).arg(&img));
-        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(img.join("index.json")).unwrap()).unwrap();
+        ok(mote()
+            .args(["pack", "--compression", "none", "-o"])
+            .arg(&img));
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(img.join("index.json")).unwrap()).unwrap();
         let m = &index["manifests"][0]["digest"].as_str().unwrap()[7..];
         let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(img.join("blobs/sha256").join(m)).unwrap()).unwrap();
-        let layer = img.join("blobs/sha256").join(&manifest["layers"][0]["digest"].as_str().unwrap()[7..]);
-        let bin = ok(Command::new("tar").arg("-xOf").arg(&layer).arg("mote-httpd")).stdout;
+            serde_json::from_slice(&std::fs::read(img.join("blobs/sha256").join(m)).unwrap())
+                .unwrap();
+        let layer = img
+            .join("blobs/sha256")
+            .join(&manifest["layers"][0]["digest"].as_str().unwrap()[7..]);
+        let bin = ok(Command::new("tar")
+            .arg("-xOf")
+            .arg(&layer)
+            .arg("mote-httpd"))
+        .stdout;
         assert_eq!(&bin[..4], b"\x7fELF");
         let p = dir.join("server");
         std::fs::write(&p, bin).unwrap();
@@ -145,7 +178,10 @@ pub fn tree_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 walk(base, &p, out);
             } else {
-                out.push((p.strip_prefix(base).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+                out.push((
+                    p.strip_prefix(base).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                ));
             }
         }
     }
@@ -156,8 +192,10 @@ pub fn tree_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// Names in `dir` (to check that nothing, not even a temporary, was left behind).
 pub fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }

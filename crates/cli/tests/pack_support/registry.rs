@@ -36,7 +36,10 @@ impl Drop for Registry {
 /// A free port below 32768 (see ENVIRONMENT.md: ephemeral ports can self-connect).
 pub fn free_port() -> u16 {
     let seed = std::process::id() as u64 * 7919
-        + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
     for i in 0..2000u64 {
         let port = 20000 + ((seed + i * 104_729) % 12000) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -49,7 +52,11 @@ pub fn free_port() -> u16 {
 fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).ok()?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -83,21 +90,40 @@ impl Registry {
                 need("htpasswd", "apache2-utils");
                 let out = ok(Command::new("htpasswd").args(["-Bbn", user, password]));
                 std::fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
-                format!("auth:\n  htpasswd:\n    realm: mote-test\n    path: {}\n", dir.join("htpasswd").display())
+                format!(
+                    "auth:\n  htpasswd:\n    realm: mote-test\n    path: {}\n",
+                    dir.join("htpasswd").display()
+                )
             }
             Auth::Token { user, password } => {
                 need("openssl", "openssl");
                 ok(Command::new("openssl")
-                    .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=mote-test-token"])
+                    .args([
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=mote-test-token",
+                    ])
                     .arg("-keyout")
                     .arg(dir.join("token.key"))
                     .arg("-out")
                     .arg(dir.join("token.crt")));
-                let der = ok(Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(dir.join("token.crt"))).stdout;
+                let der = ok(Command::new("openssl")
+                    .args(["x509", "-outform", "DER", "-in"])
+                    .arg(dir.join("token.crt")))
+                .stdout;
                 let tport = free_port();
                 let listener = TcpListener::bind(("127.0.0.1", tport)).unwrap();
                 let key = dir.join("token.key");
-                let expected = format!("Basic {}", b64(format!("{user}:{password}").as_bytes(), false));
+                let expected = format!(
+                    "Basic {}",
+                    b64(format!("{user}:{password}").as_bytes(), false)
+                );
                 let log = token_requests.clone();
                 let user = user.clone();
                 token_server = Some(std::thread::spawn(move || {
@@ -117,14 +143,36 @@ impl Registry {
             let certs = dir.join("certs");
             std::fs::create_dir_all(&certs).unwrap();
             ok(Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=mote-test-ca"])
-                .args(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=mote-test-ca",
+                ])
+                .args([
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ])
                 .arg("-keyout")
                 .arg(dir.join("ca.key"))
                 .arg("-out")
                 .arg(certs.join("ca.crt")));
             ok(Command::new("openssl")
-                .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"])
+                .args([
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ])
                 .arg("-keyout")
                 .arg(dir.join("server.key"))
                 .arg("-out")
@@ -176,8 +224,17 @@ impl Registry {
                 if let Some(status) = http_status(port, "/v2/") {
                     // Over TLS, a plain-HTTP probe gets 400 ("HTTP request to an HTTPS server").
                     let want = if tls { [400, 400] } else { [200, 401] };
-                    assert!(want.contains(&status), "registry answered /v2/ with {status}");
-                    return Registry { port, child, dir, token_requests, _token_server: token_server };
+                    assert!(
+                        want.contains(&status),
+                        "registry answered /v2/ with {status}"
+                    );
+                    return Registry {
+                        port,
+                        child,
+                        dir,
+                        token_requests,
+                        _token_server: token_server,
+                    };
                 }
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // port taken after all, or a config error: retry, then report
@@ -204,7 +261,9 @@ pub fn b64(data: &[u8], url: bool) -> String {
     let t = if url { URL } else { STD };
     let mut out = String::new();
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 out.push(t[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -237,7 +296,14 @@ fn pct_decode(s: &str) -> String {
 
 /// Answers one token request: checks Basic credentials, grants the requested
 /// repository scopes, signs the JWT with openssl (RS256, x5c header).
-fn serve_token(mut conn: TcpStream, key: &Path, der: &[u8], expected_auth: &str, user: &str, log: &Arc<Mutex<Vec<String>>>) {
+fn serve_token(
+    mut conn: TcpStream,
+    key: &Path,
+    der: &[u8],
+    expected_auth: &str,
+    user: &str,
+    log: &Arc<Mutex<Vec<String>>>,
+) {
     conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -251,11 +317,26 @@ fn serve_token(mut conn: TcpStream, key: &Path, der: &[u8], expected_auth: &str,
     let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
     let auth = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_default();
-    log.lock().unwrap().push(format!("{target} auth={}", if auth.is_empty() { "none" } else if auth == expected_auth { "good" } else { "bad" }));
+    log.lock().unwrap().push(format!(
+        "{target} auth={}",
+        if auth.is_empty() {
+            "none"
+        } else if auth == expected_auth {
+            "good"
+        } else {
+            "bad"
+        }
+    ));
     if auth != expected_auth {
-        let _ = conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = conn.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
         return;
     }
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
@@ -270,16 +351,27 @@ fn serve_token(mut conn: TcpStream, key: &Path, der: &[u8], expected_auth: &str,
                 for s in v.split(' ') {
                     let parts: Vec<&str> = s.splitn(3, ':').collect();
                     if parts.len() == 3 && parts[0] == "repository" {
-                        let actions: Vec<String> = parts[2].split(',').map(|a| format!("\"{a}\"")).collect();
-                        access.push(format!("{{\"type\":\"repository\",\"name\":\"{}\",\"actions\":[{}]}}", parts[1], actions.join(",")));
+                        let actions: Vec<String> =
+                            parts[2].split(',').map(|a| format!("\"{a}\"")).collect();
+                        access.push(format!(
+                            "{{\"type\":\"repository\",\"name\":\"{}\",\"actions\":[{}]}}",
+                            parts[1],
+                            actions.join(",")
+                        ));
                     }
                 }
             }
             _ => {}
         }
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let header = format!("{{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5c\":[\"{}\"]}}", b64(der, false));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = format!(
+        "{{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5c\":[\"{}\"]}}",
+        b64(der, false)
+    );
     let claims = format!(
         "{{\"iss\":\"mote-test-issuer\",\"sub\":\"{user}\",\"aud\":\"{service}\",\"exp\":{},\"nbf\":{},\"iat\":{now},\"jti\":\"{now}-{}\",\"access\":[{}]}}",
         now + 600,
@@ -287,7 +379,11 @@ fn serve_token(mut conn: TcpStream, key: &Path, der: &[u8], expected_auth: &str,
         access.len(),
         access.join(",")
     );
-    let signing_input = format!("{}.{}", b64(header.as_bytes(), true), b64(claims.as_bytes(), true));
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.as_bytes(), true),
+        b64(claims.as_bytes(), true)
+    );
     let mut child = Command::new("openssl")
         .args(["dgst", "-sha256", "-sign"])
         .arg(key)
@@ -295,7 +391,12 @@ fn serve_token(mut conn: TcpStream, key: &Path, der: &[u8], expected_auth: &str,
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(signing_input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(signing_input.as_bytes())
+        .unwrap();
     let sig = child.wait_with_output().unwrap().stdout;
     let token = format!("{signing_input}.{}", b64(&sig, true));
     let body = format!("{{\"token\":\"{token}\",\"access_token\":\"{token}\",\"expires_in\":600}}");
