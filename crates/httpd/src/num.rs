@@ -25,10 +25,12 @@ impl<'a> W<'a> {
         self
     }
 
+    #[inline(never)]
     pub fn byte(&mut self, b: u8) -> &mut Self {
         self.put(&[b])
     }
 
+    #[inline(never)]
     pub fn dec(&mut self, v: u64) -> &mut Self {
         let mut tmp = [0u8; 20];
         let s = dec(v, &mut tmp);
@@ -99,4 +101,22 @@ pub fn sub_mut(s: &mut [u8], a: usize, b: usize) -> &mut [u8] {
 #[inline(never)]
 pub fn has(s: &[u8], b: u8) -> bool {
     s.iter().any(|&x| x == b)
+}
+
+/// Moves `buf[from..end]` down to `buf[to..]` (`to <= from`); bytes outside `buf` are
+/// left alone. Unlike `copy_within` it has no panic path.
+#[inline(never)]
+pub fn shift_down(buf: &mut [u8], to: usize, from: usize, end: usize) {
+    let mut i = 0;
+    while from + i < end {
+        match buf.get(from + i) {
+            Some(&b) => {
+                if let Some(d) = buf.get_mut(to + i) {
+                    *d = b;
+                }
+            }
+            None => break,
+        }
+        i += 1;
+    }
 }

@@ -11,7 +11,7 @@ use crate::config::{self, err_line, Config, UNSET};
 use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
 use crate::respond::{Ctx, Plan};
-use crate::num::{sub, sub_mut};
+use crate::num::{shift_down, sub, sub_mut};
 use crate::sys::{self, Fd, Slots};
 use mote_http::{parse_request, BodySkipper, Body, Header, Parsed, Version};
 
@@ -375,7 +375,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     let (Some(c), Some(b)) = (all.get_mut(i), bytes.get_mut(i * stride..(i + 1) * stride)) else {
                         continue;
                     };
-                    let (inb, outb) = b.split_at_mut(buf_size);
+                    let Some((inb, outb)) = b.split_at_mut_checked(buf_size) else { continue };
                     drive(c, inb, outb, &mut env);
                     if c.st == St::Free && c.fd >= 0 {
                         close_conn(c, &mut free_head, &mut active, i);
@@ -519,7 +519,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                 match r {
                     Ok((k, done)) => {
                         let k = k.min(blen);
-                        inb.copy_within(c.head_len + k..c.in_len, c.head_len);
+                        shift_down(inb, c.head_len, c.head_len + k, c.in_len);
                         c.in_len -= k;
                         c.skipped += k as u64;
                         if c.skipped > env.cfg.n[config::MAX_BODY] {
@@ -641,7 +641,7 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
     c.p.file = -1;
     c.served += 1;
     let rest = c.in_len.saturating_sub(c.head_len);
-    inb.copy_within(c.head_len.min(c.in_len)..c.in_len, 0);
+    shift_down(inb, 0, c.head_len, c.in_len);
     c.in_len = rest;
     c.head_len = 0;
     if !ok {
