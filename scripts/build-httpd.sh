@@ -17,4 +17,21 @@ case "$target" in
   aarch64-unknown-linux-gnu) export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc ;;
 esac
 cargo build --quiet --release -p mote-httpd --target "$target" >&2
-echo "${CARGO_TARGET_DIR:-$PWD/target}/$target/release/mote-httpd"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/$target/release/mote-httpd"
+
+# Stripped builds also lose the section header table and the section names after the
+# last loaded byte (~420 bytes), as ELFkickers' sstrip does: the kernel, qemu and goblin
+# (mote pack) read only the ELF header and program headers; nothing is compressed or
+# packed, every loaded byte stays as the linker wrote it. The unstripped twin of
+# size-report.sh (CARGO_PROFILE_RELEASE_STRIP=false) keeps them for nm.
+if [[ ${CARGO_PROFILE_RELEASE_STRIP:-true} != false ]] && [[ $(readelf -hW "$bin" | awk '/Number of section headers/ {print $NF}') != 0 ]]; then
+  end=0
+  while read -r off filesz; do
+    (( off + filesz > end )) && end=$(( off + filesz ))
+  done < <(readelf -lW "$bin" | awk '$1 == "LOAD" {print $2, $5}')
+  # ELF64: e_shoff (8 bytes at 0x28) = 0; e_shnum (0x3c) and e_shstrndx (0x3e) = 0.
+  printf '\0\0\0\0\0\0\0\0' | dd of="$bin" bs=1 seek=40 conv=notrunc status=none
+  printf '\0\0\0\0' | dd of="$bin" bs=1 seek=60 conv=notrunc status=none
+  truncate -s "$end" "$bin"
+fi
+echo "$bin"

@@ -5,7 +5,9 @@
 #
 # The one size trade made outside the compiler flags: .eh_frame and .comment are
 # discarded at link time (crates/httpd/build.rs). panic = "abort" means nothing unwinds,
-# so the unwind tables were several KB of dead bytes.
+# so the unwind tables were several KB of dead bytes. And scripts/build-httpd.sh drops the
+# section header table of the stripped binary (sstrip; nothing that runs or packs the
+# binary reads it); the unstripped twin keeps its sections for nm.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 budget=20480
