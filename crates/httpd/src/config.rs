@@ -128,12 +128,13 @@ pub fn parse(c: &mut Config) -> Result<(), i32> {
         let eq = rest.iter().position(|&b| b == b'=').unwrap_or(rest.len());
         let (key, v) = (sub(rest, 0, eq), sub(rest, eq + 1, usize::MAX));
         let Some(id) = NAMES.iter().take(HELP).position(|n| env_key_is(key, n)) else { continue };
-        let ok = match (id, v) {
-            (SPA | HIDDEN, b"1" | b"true") => set(c, id, b""),
-            (SPA | HIDDEN, b"0" | b"false" | b"") => true,
-            (SPA | HIDDEN, _) => false,
+        let ok = match id {
+            SPA | HIDDEN => match word(v, &[b"1", b"true", b"0", b"false", b""]) {
+                Some(i) => i > 1 || set(c, id, b""),
+                None => false,
+            },
             // One header per line.
-            (HEADER, _) => v.split(|&b| b == b'\n').all(|h| h.is_empty() || set(c, id, h)),
+            HEADER => v.split(|&b| b == b'\n').all(|h| h.is_empty() || set(c, id, h)),
             _ => set(c, id, v),
         };
         if !ok {
@@ -184,7 +185,7 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
             c.root = v;
             !v.is_empty()
         }
-        12 => match [&b"clf"[..], b"json", b"off"].iter().position(|&m| m == v) {
+        12 => match word(v, &[b"clf", b"json", b"off"]) {
             Some(i) => {
                 c.log = [LogMode::Clf, LogMode::Json, LogMode::Off][i % 3];
                 true
@@ -193,8 +194,9 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
         },
         HEADER => add_header(c, v),
         14 => {
-            c.health = if v == b"off" { b"" } else { v };
-            v == b"off" || v.first() == Some(&b'/')
+            let off = word(v, &[b"off"]).is_some();
+            c.health = if off { b"" } else { v };
+            off || v.first() == Some(&b'/')
         }
         SPA => {
             c.spa = true;
@@ -205,6 +207,12 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
             v.is_empty()
         }
     }
+}
+
+/// Index of `v` in `words`.
+#[inline(never)]
+fn word(v: &[u8], words: &[&[u8]]) -> Option<usize> {
+    words.iter().position(|&w| w == v)
 }
 
 /// `Name: value` → `Name: value\r\n` appended to the extra headers.

@@ -103,23 +103,21 @@ pub struct Peer {
 
 impl Peer {
     pub fn write(&self, w: &mut W) {
+        let a = &self.addr;
         if !self.v6 {
-            for (i, b) in self.addr.iter().take(4).enumerate() {
+            for i in 0..4 {
                 if i > 0 {
                     w.byte(b'.');
                 }
-                w.dec(*b as u64);
+                w.dec(a[i] as u64);
             }
             return;
         }
-        let mut g = [0u16; 8];
-        for (i, x) in g.iter_mut().enumerate() {
-            *x = u16::from_be_bytes([self.addr[(2 * i) & 15], self.addr[(2 * i + 1) & 15]]);
-        }
-        // longest run of zero groups (length >= 2) becomes "::"
+        let g = |i: usize| u16::from_be_bytes([a[(2 * i) & 15], a[(2 * i + 1) & 15]]) as u64;
+        // The longest run of two or more zero groups becomes "::" (RFC 5952).
         let (mut best, mut best_len, mut run) = (8, 1, 0);
         for i in 0..8 {
-            run = if g[i] == 0 { run + 1 } else { 0 };
+            run = if g(i) == 0 { run + 1 } else { 0 };
             if run > best_len {
                 best_len = run;
                 best = i + 1 - run;
@@ -135,8 +133,9 @@ impl Peer {
             if i > 0 && i != best + best_len {
                 w.byte(b':');
             }
-            let v = g[i] as u64;
-            let digits = if v >= 0x1000 { 4 } else if v >= 0x100 { 3 } else if v >= 0x10 { 2 } else { 1 };
+            // Hex without leading zeros.
+            let v = g(i);
+            let digits = ((67 - v.leading_zeros()) / 4).max(1);
             w.hex(v, digits);
             i += 1;
         }

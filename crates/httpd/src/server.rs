@@ -11,7 +11,7 @@ use crate::config::{self, err_line, Config, UNSET};
 use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
 use crate::respond::{Ctx, Plan};
-use crate::num::{shift_down, sub, sub_mut};
+use crate::num::{shift_down, sub};
 use crate::sys::{self, Fd, Slots};
 use mote_http::{parse_request, BodySkipper, Body, Header, Parsed, Version};
 
@@ -371,11 +371,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                 }
                 tok => {
                     let i = (tok - 2) as usize;
-                    let (all, bytes) = slots.parts();
-                    let (Some(c), Some(b)) = (all.get_mut(i), bytes.get_mut(i * stride..(i + 1) * stride)) else {
-                        continue;
-                    };
-                    let Some((inb, outb)) = b.split_at_mut_checked(buf_size) else { continue };
+                    let Some((c, inb, outb)) = slot(&mut slots, i, stride, buf_size) else { continue };
                     drive(c, inb, outb, &mut env);
                     if c.st == St::Free && c.fd >= 0 {
                         close_conn(c, &mut free_head, &mut active, i);
@@ -386,21 +382,22 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         let now = env.clock.mono;
         if now != last_sweep {
             last_sweep = now;
-            let (all, bytes) = slots.parts();
-            for (i, c) in all.iter_mut().enumerate() {
+            for i in 0..slots.len() {
+                let Some((c, inb, outb)) = slot(&mut slots, i, stride, buf_size) else { continue };
                 // Whole seconds: a deadline set at t expires in (timeout, timeout + 1] s.
                 if c.st == St::Free || c.deadline >= now {
                     continue;
                 }
                 if c.st == St::Read && c.in_len > 0 {
-                    // Slow or stalled request head: say so, best effort, then close.
-                    let out = sub_mut(bytes, i * stride + buf_size, (i + 1) * stride);
-                    c.p.close = true;
-                    let mut ctx = Ctx { env: &mut env, out, p: &mut c.p, head_only: false, v10: false };
-                    ctx.page(408, b"", b"");
-                    let head = ctx.p.head;
-                    sys::send(c.fd, sub(ctx.out, 0, head), 0);
-                    env.log.line(&env.clock, &c.peer, b"-", b"", b"", 408, c.p.sent);
+                    // Slow or stalled request head: answer 408 (logged without a request
+                    // line) and close like after any error, unless the send must wait.
+                    c.head_len = 0;
+                    c.method = (0, 0);
+                    start_error(c, outb, &mut env, 408);
+                    drive(c, inb, outb, &mut env);
+                    if c.st != St::Free {
+                        continue;
+                    }
                 }
                 close_conn(c, &mut free_head, &mut active, i);
             }
@@ -431,6 +428,14 @@ fn peer_of(sa: &sys::SockAddr) -> Peer {
         }
     }
     p
+}
+
+/// Connection slot `i` with its input and output buffers.
+#[inline(never)]
+fn slot<'s>(slots: &'s mut Slots<Conn>, i: usize, stride: usize, buf_size: usize) -> Option<(&'s mut Conn, &'s mut [u8], &'s mut [u8])> {
+    let (all, bytes) = slots.parts();
+    let (inb, outb) = bytes.get_mut(i * stride..(i + 1) * stride)?.split_at_mut_checked(buf_size)?;
+    Some((all.get_mut(i)?, inb, outb))
 }
 
 fn close_conn(c: &mut Conn, free_head: &mut usize, active: &mut usize, i: usize) {

@@ -783,6 +783,11 @@ impl<T> Slots<T> {
         (unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }, &mut *self.bytes)
     }
 
+    /// Slots initialized so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// Initializes the next slot; returns its index or None when all are in use.
     pub fn push(&mut self, v: T) -> Option<usize> {
         if self.len == self.cap {
