@@ -6,11 +6,10 @@
 //! - `podman`: `podman load` of the OCI archive, `podman run -d --read-only` with a
 //!   published port;
 //! - `crun`, `runc`: an OCI bundle made here from the unpacked image, host network;
-//! - `unshare`: no container runtime at all. The server becomes PID 1 of fresh PID,
-//!   mount, UTS and IPC namespaces (plus a user namespace when not root), made with the
-//!   unshare(2), mount(2) and chroot(2) system calls: the unpacked image, bind-mounted
-//!   read-only, is its root; it runs as uid 65532 without capabilities, with
-//!   no_new_privs, and dies with mote (PR_SET_PDEATHSIG).
+//! - `builtin` (alias `unshare`): no container runtime at all. The image runs the way
+//!   `mote run` runs it ([`crate::run::Container`]): PID 1 of fresh pid, mount, uts and
+//!   ipc namespaces, the image's root file system read-only behind pivot_root, uid
+//!   65532 without capabilities, no_new_privs, host network.
 //!
 //! Everything `up` creates lives in one temporary directory and one container name;
 //! a [`Session`] owns both and removes them when dropped, whatever the exit path.
@@ -20,7 +19,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,7 +60,7 @@ pub struct Args {
     /// Address to serve on (0.0.0.0 for every interface)
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// Container runtime (default: the first installed of podman, crun, runc; else unshare)
+    /// Container runtime (default: the first installed of podman, crun, runc; else builtin)
     #[arg(long, value_enum)]
     pub runtime: Option<Runtime>,
 }
@@ -71,8 +70,9 @@ pub enum Runtime {
     Podman,
     Crun,
     Runc,
-    /// No runtime: fresh namespaces via unshare(1), chroot into the unpacked image
-    Unshare,
+    /// No runtime: fresh namespaces, as `mote run` makes them
+    #[value(alias = "unshare")]
+    Builtin,
 }
 
 impl Runtime {
@@ -81,7 +81,7 @@ impl Runtime {
             Runtime::Podman => "podman",
             Runtime::Crun => "crun",
             Runtime::Runc => "runc",
-            Runtime::Unshare => "unshare",
+            Runtime::Builtin => "builtin",
         }
     }
 }
@@ -98,11 +98,11 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let runtime = match args.runtime {
-        Some(Runtime::Unshare) => Runtime::Unshare,
+        Some(Runtime::Builtin) => Runtime::Builtin,
         Some(r) => {
             find_tool(r.name()).with_context(|| {
                 format!(
-                    "--runtime {0} needs `{0}`, which is not on PATH: install it (apt-get install {0}) or pick another runtime (podman, crun, runc, unshare)",
+                    "--runtime {0} needs `{0}`, which is not on PATH: install it (apt-get install {0}) or pick another runtime (podman, crun, runc, builtin)",
                     r.name()
                 )
             })?;
@@ -111,7 +111,7 @@ pub fn run(args: Args) -> Result<()> {
         None => [Runtime::Podman, Runtime::Crun, Runtime::Runc]
             .into_iter()
             .find(|r| find_tool(r.name()).is_some())
-            .unwrap_or(Runtime::Unshare),
+            .unwrap_or(Runtime::Builtin),
     };
     if args.port == 0 {
         bail!("--port 0 is not a port: give one from 1 to 65535, e.g. --port 8080");
@@ -186,10 +186,7 @@ pub fn run(args: Args) -> Result<()> {
             let (rootfs, config) = unpack(&out, &session.dir.join("bundle"))?;
             session.start_oci(&rootfs, &config, listen)?
         }
-        Runtime::Unshare => {
-            let (rootfs, config) = unpack(&out, &session.dir.join("bundle"))?;
-            session.start_unshare(&rootfs, &config, listen)?
-        }
+        Runtime::Builtin => session.start_builtin(&out, listen)?,
     }
     let probe = SocketAddr::new(
         if args.bind.is_unspecified() {
@@ -288,7 +285,9 @@ impl LogFollower {
 
     fn copy_new(&mut self, out: &mut impl Write) {
         use std::io::{Seek, SeekFrom};
-        let Ok(mut f) = fs::File::open(&self.path) else { return };
+        let Ok(mut f) = fs::File::open(&self.path) else {
+            return;
+        };
         if f.seek(SeekFrom::Start(self.pos)).is_err() {
             return;
         }
@@ -459,7 +458,7 @@ struct Session {
     dir: PathBuf,
     container: Option<String>,
     podman_image: Option<String>,
-    child: Option<Child>,
+    builtin: Option<crate::run::Running>,
     stopped: bool,
 }
 
@@ -474,7 +473,7 @@ impl Session {
         fs::create_dir(&dir)
             .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
         let tool = match runtime {
-            Runtime::Unshare => PathBuf::new(),
+            Runtime::Builtin => PathBuf::new(),
             r => find_tool(r.name()).with_context(|| format!("`{}` is not on PATH", r.name()))?,
         };
         Ok(Session {
@@ -484,7 +483,7 @@ impl Session {
             dir,
             container: None,
             podman_image: None,
-            child: None,
+            builtin: None,
             stopped: false,
         })
     }
@@ -493,7 +492,9 @@ impl Session {
         let what = match self.runtime {
             Runtime::Podman => "published port",
             Runtime::Crun | Runtime::Runc => "OCI bundle, host network",
-            Runtime::Unshare => "no runtime: pid/mount/uts/ipc namespaces, chroot, host network",
+            Runtime::Builtin => {
+                "no runtime: pid/mount/uts/ipc namespaces as `mote run`, host network"
+            }
         };
         let name = self
             .container
@@ -621,112 +622,31 @@ impl Session {
         Ok(())
     }
 
-    /// No runtime: the server becomes PID 1 of fresh PID, mount, UTS and IPC namespaces
-    /// (and a user namespace when we are not root), with the unpacked image bind-mounted
-    /// read-only as its root, as uid 65532 with no capabilities and no_new_privs.
-    fn start_unshare(
-        &mut self,
-        rootfs: &Path,
-        config: &ProcessConfig,
-        listen: SocketAddr,
-    ) -> Result<()> {
-        use rustix::mount::{
-            mount_bind, mount_change, mount_remount, MountFlags, MountPropagationFlags,
+    /// No runtime: `mote run`'s namespaces. Its root file system cache goes into our
+    /// state folder, so it is removed with it.
+    fn start_builtin(&mut self, layout: &Path, listen: SocketAddr) -> Result<()> {
+        std::env::set_var("MOTE_STATE_DIR", self.dir.join("run-state"));
+        let spec = crate::run::RunSpec {
+            image: layout
+                .to_str()
+                .context("the state folder path is not UTF-8")?
+                .to_string(),
+            // The image's Cmd (`--root /www`, as packed above) plus where to listen.
+            args: vec![
+                "--root".into(),
+                "/www".into(),
+                "--listen".into(),
+                format!("{}:{}", fmt_host(listen.ip()), listen.port()),
+            ],
+            opts: crate::run::RunOpts {
+                user: Some(NONROOT.to_string()),
+                hostname: "mote".to_string(),
+                network: crate::run::Network::Host,
+                ..Default::default()
+            },
+            listen_fds: Vec::new(),
         };
-        use rustix::process::{chdir, chroot, set_parent_process_death_signal, Signal};
-        use rustix::thread::{
-            set_no_new_privs, set_thread_groups, set_thread_res_gid, set_thread_res_uid,
-            unshare_unsafe, UnshareFlags,
-        };
-        use std::os::unix::ffi::OsStrExt;
-
-        let root = rustix::process::geteuid().is_root();
-        if !root {
-            // Map our own uid and gid to root in a new user namespace, which gives this
-            // process the capabilities for the namespaces and mounts below. The server
-            // then runs as our uid, seen from outside.
-            let (uid, gid) = (
-                rustix::process::getuid().as_raw(),
-                rustix::process::getgid().as_raw(),
-            );
-            // SAFETY: USER does not unshare the file descriptor table (the hazard the
-            // function is unsafe for); mote has no other threads at this point.
-            unsafe { unshare_unsafe(UnshareFlags::NEWUSER) }.context("cannot create a user namespace (unprivileged user namespaces disabled?); run as root or install podman, crun or runc")?;
-            fs::write("/proc/self/setgroups", "deny").context("user namespace: setgroups")?;
-            fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
-                .context("user namespace: uid_map")?;
-            fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
-                .context("user namespace: gid_map")?;
-        }
-        // Our next child is created in a new PID namespace, as its PID 1. mote starts
-        // no other process after this one.
-        // SAFETY: NEWPID changes only where later children are created; no fd tables
-        // are unshared.
-        unsafe { unshare_unsafe(UnshareFlags::NEWPID) }.context("cannot create a PID namespace")?;
-
-        let rootfs_c = std::ffi::CString::new(rootfs.as_os_str().as_bytes())?;
-        let empty = std::ffi::CString::default();
-        let mut cmd = Command::new(&config.args[0]);
-        cmd.args(&config.args[1..]);
-        cmd.args([
-            "--listen".to_string(),
-            format!("{}:{}", fmt_host(listen.ip()), listen.port()),
-        ]);
-        cmd.env_clear();
-        for kv in &config.env {
-            if let Some((k, v)) = kv.split_once('=') {
-                cmd.env(k, v);
-            }
-        }
-        let log = self.log_file()?;
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
-        // SAFETY: the closure runs in the forked child before exec and makes only raw
-        // system calls through rustix on C strings prepared above: no allocation, no
-        // locks, nothing that is not async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                let io = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
-                unshare_unsafe(UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC)
-                    .map_err(io)?;
-                // Nothing we mount propagates back to the host.
-                mount_change(
-                    c"/",
-                    MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-                )
-                .map_err(io)?;
-                mount_bind(rootfs_c.as_c_str(), rootfs_c.as_c_str()).map_err(io)?;
-                mount_remount(
-                    rootfs_c.as_c_str(),
-                    MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
-                    empty.as_c_str(),
-                )
-                .map_err(io)?;
-                chdir(rootfs_c.as_c_str()).map_err(io)?;
-                chroot(c".").map_err(io)?;
-                chdir(c"/").map_err(io)?;
-                rustix::system::sethostname(b"mote").map_err(io)?;
-                // If mote dies, so does the server.
-                set_parent_process_death_signal(Some(Signal::KILL)).map_err(io)?;
-                if root {
-                    let id = 65532;
-                    set_thread_groups(&[]).map_err(io)?;
-                    let gid = rustix::process::Gid::from_raw(id);
-                    set_thread_res_gid(gid, gid, gid).map_err(io)?;
-                    let uid = rustix::process::Uid::from_raw(id);
-                    // Leaving uid 0 clears every capability.
-                    set_thread_res_uid(uid, uid, uid).map_err(io)?;
-                }
-                set_no_new_privs(true).map_err(io)?;
-                Ok(())
-            });
-        }
-        self.child = Some(
-            cmd.spawn()
-                .with_context(|| format!("cannot start {} in new namespaces", config.args[0]))?,
-        );
+        self.builtin = Some(crate::run::Container::start_spec(&spec)?);
         Ok(())
     }
 
@@ -734,7 +654,7 @@ impl Session {
     fn server_pid(&self) -> Option<u32> {
         let c = self.container.as_deref();
         let out = match self.runtime {
-            Runtime::Unshare => return self.child.as_ref().map(Child::id),
+            Runtime::Builtin => return self.builtin.as_ref().map(|r| r.pid() as u32),
             Runtime::Podman => Command::new(&self.tool)
                 .args(["inspect", "-f", "{{.State.Pid}}", c?])
                 .output()
@@ -751,16 +671,11 @@ impl Session {
     /// Why the server is gone, if it is.
     fn exited(&mut self) -> Option<String> {
         match self.runtime {
-            Runtime::Unshare => {
-                let child = self.child.as_mut()?;
-                match child.try_wait() {
-                    Ok(Some(status)) => Some(format!(
-                        "the server exited ({status}):\n{}",
-                        self.log_tail()
-                    )),
-                    _ => None,
-                }
-            }
+            Runtime::Builtin => match self.builtin.as_mut()?.wait_timeout(Some(Duration::ZERO)) {
+                Ok(Some(exit)) => Some(format!("the server exited with code {}", exit.code())),
+                Ok(None) => None,
+                Err(e) => Some(format!("cannot wait for the server: {e:#}")),
+            },
             Runtime::Crun | Runtime::Runc => {
                 let c = self.container.as_ref()?;
                 let state = Command::new(&self.tool)
@@ -862,19 +777,12 @@ impl Session {
                     );
                 }
             }
-            Runtime::Unshare => {
-                if let Some(child) = &mut self.child {
-                    // SIGTERM lets mote-httpd drain its connections; SIGKILL after 5 s.
-                    if let Ok(None) = child.try_wait() {
-                        let pid = rustix::process::Pid::from_child(child);
-                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            Runtime::Builtin => {
+                if let Some(running) = &mut self.builtin {
+                    // The image's stop signal (mote-httpd drains), SIGKILL after 5 s.
+                    if let Err(e) = running.stop(Duration::from_secs(5)) {
+                        eprintln!("mote: {e:#}");
                     }
-                    let deadline = Instant::now() + Duration::from_secs(5);
-                    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    let _ = child.kill();
-                    let _ = child.wait();
                 }
             }
         }

@@ -115,7 +115,9 @@ fn start(site: &std::path::Path, port: u16, runtime: &str) -> Up {
 }
 
 fn up_with(runtime: &str, port: u16) {
-    require_tool(runtime);
+    if runtime != "builtin" {
+        require_tool(runtime);
+    }
     let scratch = Scratch::new(&format!("up-{runtime}"));
     let site = scratch.0.join("site");
     std::fs::create_dir_all(site.join("img")).unwrap();
@@ -279,10 +281,10 @@ fn up_runc() {
     up_with("runc", 18203);
 }
 
-/// No container runtime: fresh namespaces and chroot via unshare(1).
+/// No container runtime: `mote run`'s namespaces.
 #[test]
-fn up_unshare() {
-    up_with("unshare", 18204);
+fn up_builtin() {
+    up_with("builtin", 18204);
 }
 
 /// A runtime that is not installed fails with its name and the package to install.
