@@ -52,10 +52,23 @@ fn interrupt(child: &Child) {
 
 /// Starts `mote up SITE --port PORT --runtime RUNTIME` and waits for its report.
 fn start(site: &std::path::Path, port: u16, runtime: &str) -> Up {
+    start_args(
+        &[
+            site.as_os_str(),
+            "--port".as_ref(),
+            port.to_string().as_ref(),
+            "--runtime".as_ref(),
+            runtime.as_ref(),
+        ],
+        runtime,
+    )
+}
+
+/// Starts `mote up ARGS...` and waits for its report.
+fn start_args(args: &[&std::ffi::OsStr], runtime: &str) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mote"))
         .arg("up")
-        .arg(site)
-        .args(["--port", &port.to_string(), "--runtime", runtime])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -285,6 +298,60 @@ fn up_runc() {
 #[test]
 fn up_builtin() {
     up_with("builtin", 18204);
+}
+
+/// No folder and no --runtime: the example site built into mote, under the first
+/// runtime installed (podman, crun, runc, else builtin).
+#[test]
+fn up_default_site_and_runtime() {
+    let port = 18207;
+    let expected = ["podman", "crun", "runc"]
+        .into_iter()
+        .find(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or("builtin");
+    let mut up = start_args(&["--port".as_ref(), port.to_string().as_ref()], "default");
+    let report = up.lines.join("\n");
+    let rt = up.field("runtime").unwrap_or_default();
+    assert!(
+        rt.starts_with(expected),
+        "expected the first installed runtime {expected}: {report}"
+    );
+    let site = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("site");
+    let mut names: Vec<String> = std::fs::read_dir(&site)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 2,
+        "the bundled site has too few files: {names:?}"
+    );
+    for name in &names {
+        let (code, body) = http_get(port, &format!("/{name}")).unwrap();
+        assert_eq!(code, 200, "GET /{name}");
+        assert_eq!(
+            body,
+            std::fs::read(site.join(name)).unwrap(),
+            "body of /{name}"
+        );
+    }
+    let (code, body) = http_get(port, "/").unwrap();
+    assert_eq!(
+        (code, body),
+        (200, std::fs::read(site.join("index.html")).unwrap()),
+        "GET /"
+    );
+    interrupt(&up.child);
+    let status = up.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "mote up exited with {status} after SIGINT"
+    );
 }
 
 /// A runtime that is not installed fails with its name and the package to install.
