@@ -118,50 +118,45 @@ fn compressible(mime: &[u8]) -> bool {
     mime.ends_with(b"utf-8") || mime.ends_with(b"wasm")
 }
 
-/// What `open` found: a regular file (its fd, with `st` filled in), a directory, or the
-/// status to answer.
-#[derive(PartialEq)]
-enum Open {
-    File(Fd),
-    Dir,
-    Err(u16),
-}
+/// The path buffer: "./" + the normalized path, with room for "index.html", a variant
+/// suffix and the NUL.
+const PB: usize = PATH_MAX + 16;
+
+/// `open_at` found a directory. Otherwise it returns the fd of a regular file (>= 0,
+/// with `st` filled in) or the status to answer, negated.
+const DIR: i32 = -1;
 
 /// Opens `pb[..base]` + `suffix` (relative, "./...") beneath the root and classifies it.
 #[inline(never)]
-fn open_at(root: Fd, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> Open {
-    let mut w = W::new(sub_mut(pb, base, usize::MAX));
+fn open_at(root: Fd, pb: &mut [u8; PB], base: usize, suffix: &[u8], st: &mut Stat) -> i32 {
+    let mut w = W::new(sub_mut(pb, base, PB));
     w.put(suffix).byte(0);
     let end = base + w.len;
     let r = files::open(root, sub(pb, 0, end));
     if r < 0 {
-        return Open::Err(match -r {
+        return -match -r {
             sys::EACCES | sys::EPERM => 403,
             sys::ENAMETOOLONG => 414,
             sys::EMFILE | sys::ENFILE | sys::ENOMEM => 503,
             // ENOENT, ENOTDIR, EXDEV (escapes the root), ELOOP (symlink refused), ...
             _ => 404,
-        });
+        };
     }
     let fd = r as Fd;
     let o = if sys::fstat(fd, st) < 0 {
-        Open::Err(500)
+        -500
     } else if st.is_file() {
-        return Open::File(fd);
+        return fd;
     } else if st.is_dir() {
-        Open::Dir
+        DIR
     } else {
-        Open::Err(404)
+        -404
     };
     sys::close(fd);
     o
 }
 
 impl Ctx<'_, '_> {
-    fn open(&self, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> Open {
-        open_at(self.env.root, pb, base, suffix, st)
-    }
-
     /// Builds the response for a complete request.
     pub fn respond(&mut self, req: &Request) {
         self.head_only = req.method == Method::Head;
@@ -181,13 +176,14 @@ impl Ctx<'_, '_> {
         }
         // One buffer: the normalized path, later turned into the relative path to open
         // ("/a/b" becomes "./a/b") with room for "index.html", a variant suffix and the NUL.
-        let mut pb = [0u8; PATH_MAX + 16];
+        let mut pb = [0u8; PB];
         let len = match path::normalize(rawp, sub_mut(&mut pb, 1, PATH_MAX)) {
             Ok(n) if n.first() == Some(&b'/') => n.len(),
             _ => return self.err(400),
         };
         let norm = sub(&pb, 1, 1 + len);
         let cfg = self.env.cfg;
+        let root = self.env.root;
         if !cfg.health.is_empty() && norm == cfg.health {
             return self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
         }
@@ -201,24 +197,22 @@ impl Ctx<'_, '_> {
         pb[0] = b'.';
         let mut base = 1 + len;
         let mut st = Stat::new();
-        let mut opened = self.open(&mut pb, base, b"", &mut st);
-        if opened == Open::Dir {
+        let mut fd = open_at(root, &mut pb, base, b"", &mut st);
+        if fd == DIR {
             if !trailing {
                 return self.redirect(sub(&pb, 2, base), req.query);
             }
             // Directory: serve its index.html, never a listing.
-            opened = self.open(&mut pb, base, b"index.html", &mut st);
+            fd = open_at(root, &mut pb, base, b"index.html", &mut st);
             base += 10;
         }
-        if opened == Open::Err(404) && spa {
-            opened = self.open(&mut pb, 2, b"index.html", &mut st);
+        if fd == -404 && spa {
+            fd = open_at(root, &mut pb, 2, b"index.html", &mut st);
             base = 12;
         }
-        let mut fd = match opened {
-            Open::File(fd) => fd,
-            Open::Dir => return self.err(404),
-            Open::Err(s) => return self.err(s),
-        };
+        if fd < 0 {
+            return self.err(if fd == DIR { 404 } else { -fd as u16 });
+        }
         let mime = mote_http::mime::from_path(sub(&pb, 0, base));
         // Precompressed variants beside the file, chosen by Accept-Encoding.
         let vary = compressible(mime);
@@ -229,7 +223,8 @@ impl Ctx<'_, '_> {
             let mut avail: u8 = 0b111;
             while let Some(e) = encoding::negotiate(ae, avail) {
                 avail &= !(1u8 << (e as u8));
-                if let Open::File(vfd) = self.open(&mut pb, base, e.ext(), &mut vst) {
+                let vfd = open_at(root, &mut pb, base, e.ext(), &mut vst);
+                if vfd >= 0 {
                     sys::close(fd);
                     fd = vfd;
                     stp = &vst;
