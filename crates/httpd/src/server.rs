@@ -185,6 +185,18 @@ fn drop_privileges(cfg: &Config) -> isize {
     0
 }
 
+/// Drains the signalfd: whether SIGTERM or SIGINT was among the signals (SIGCHLD only
+/// wakes the loop).
+fn term_requested(sfd: Fd) -> bool {
+    let mut term = false;
+    loop {
+        match sys::read_signal(sfd) {
+            0 => return term,
+            sig => term |= sig == sys::SIGTERM || sig == sys::SIGINT,
+        }
+    }
+}
+
 /// Sends `sig` to every live worker.
 fn signal_all(pids: &[i32], sig: u32) {
     for &p in pids.iter().filter(|p| **p > 0) {
@@ -221,17 +233,11 @@ fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
             }
         }
         sys::epoll_wait(ep, &mut evbuf, 1000);
-        loop {
-            let sig = sys::read_signal(sfd);
-            if sig == 0 {
-                break;
-            }
-            if (sig == sys::SIGTERM || sig == sys::SIGINT) && !stopping {
-                stopping = true;
-                deadline = sys::clock_secs(true) + cfg.n[config::GRACE] + 1;
-                sys::close(lfd);
-                signal_all(&pids, sys::SIGTERM);
-            }
+        if term_requested(sfd) && !stopping {
+            stopping = true;
+            deadline = sys::clock_secs(true) + cfg.n[config::GRACE] + 1;
+            sys::close(lfd);
+            signal_all(&pids, sys::SIGTERM);
         }
         loop {
             let pid = sys::reap();
@@ -336,7 +342,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         sys::sockopt_on(fd, sys::IPPROTO_TCP, sys::TCP_NODELAY);
                         let (all, _) = slots.parts();
                         let Some(c) = all.get_mut(i) else { continue };
-                        c.deadline = env.clock.mono + cfg.n[config::HEADER_TIMEOUT];
+                        arm(c, &env, config::HEADER_TIMEOUT);
                         active += 1;
                         let evs = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
                         if sys::epoll_add(ep, fd, i as u64 + 2, evs) < 0 {
@@ -345,26 +351,20 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     }
                 }
                 TOK_SIGNAL => {
-                    loop {
-                        let sig = sys::read_signal(sfd);
-                        if sig == 0 {
-                            break;
-                        }
-                        if (sig == sys::SIGTERM || sig == sys::SIGINT) && !env.stopping {
-                            env.stopping = true;
-                            grace_end = env.clock.mono + cfg.n[config::GRACE];
-                            sys::epoll_del(ep, lfd);
-                            sys::close(lfd);
-                            lfd = -1;
-                            // Idle keep-alive connections go now; the rest after their
-                            // current response.
-                            let (all, _) = slots.parts();
-                            for (i, c) in all.iter_mut().enumerate() {
-                                if c.st == St::Read && c.in_len == 0 {
-                                    close_conn(c, &mut free_head, &mut active, i);
-                                } else {
-                                    c.keep = false;
-                                }
+                    if term_requested(sfd) && !env.stopping {
+                        env.stopping = true;
+                        grace_end = env.clock.mono + cfg.n[config::GRACE];
+                        sys::epoll_del(ep, lfd);
+                        sys::close(lfd);
+                        lfd = -1;
+                        // Idle keep-alive connections go now; the rest after their
+                        // current response.
+                        let (all, _) = slots.parts();
+                        for (i, c) in all.iter_mut().enumerate() {
+                            if c.st == St::Read && c.in_len == 0 {
+                                close_conn(c, &mut free_head, &mut active, i);
+                            } else {
+                                c.keep = false;
                             }
                         }
                     }
@@ -438,6 +438,12 @@ fn slot<'s>(slots: &'s mut Slots<Conn>, i: usize, stride: usize, buf_size: usize
     Some((all.get_mut(i)?, inb, outb))
 }
 
+/// Sets the connection's deadline to now + the timeout option `which`.
+#[inline(never)]
+fn arm(c: &mut Conn, env: &Env, which: usize) {
+    c.deadline = env.clock.mono + env.cfg.n.get(which).copied().unwrap_or(0);
+}
+
 fn close_conn(c: &mut Conn, free_head: &mut usize, active: &mut usize, i: usize) {
     sys::close(c.fd);
     sys::close(c.p.file);
@@ -471,7 +477,6 @@ fn fill(c: &mut Conn, inb: &mut [u8]) -> Result<bool, ()> {
 /// closed (the caller releases the slot).
 #[inline(never)]
 fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
-    let now = env.clock.mono;
     loop {
         match c.st {
             St::Free => return,
@@ -481,7 +486,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                     match sys::send(c.fd, sub(outb, c.out_pos, c.p.head), flags) {
                         n if n >= 0 => {
                             c.out_pos += n as usize;
-                            c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
+                            arm(c, env, config::WRITE_TIMEOUT);
                         }
                         n if n == -sys::EAGAIN => return,
                         n if n == -sys::EINTR => {}
@@ -495,7 +500,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                         n if n > 0 => {
                             c.p.len -= (n as u64).min(c.p.len);
                             c.p.sent += n as u64;
-                            c.deadline = now + env.cfg.n[config::WRITE_TIMEOUT];
+                            arm(c, env, config::WRITE_TIMEOUT);
                         }
                         n if n == -sys::EAGAIN => return,
                         n if n == -sys::EINTR => {}
@@ -534,7 +539,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                             respond_to(c, inb, outb, env, true);
                         } else {
                             match fill(c, inb) {
-                                Ok(true) => c.deadline = now + env.cfg.n[config::HEADER_TIMEOUT],
+                                Ok(true) => arm(c, env, config::HEADER_TIMEOUT),
                                 Ok(false) => return,
                                 Err(()) => c.st = St::Free,
                             }
@@ -554,7 +559,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                 match fill(c, inb) {
                     Ok(true) => {
                         if was_empty {
-                            c.deadline = now + env.cfg.n[config::HEADER_TIMEOUT];
+                            arm(c, env, config::HEADER_TIMEOUT);
                         }
                     }
                     Ok(false) => return,
@@ -604,7 +609,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
             c.skip = Some(BodySkipper::new(req.body));
             c.skipped = 0;
             c.st = St::Skip;
-            c.deadline = env.clock.mono + env.cfg.n[config::HEADER_TIMEOUT];
+            arm(c, env, config::HEADER_TIMEOUT);
             return;
         }
     }
@@ -628,7 +633,7 @@ fn start(c: &mut Conn, env: &Env) {
     c.out_pos = 0;
     c.keep = c.keep && !c.p.close;
     c.st = St::Send;
-    c.deadline = env.clock.mono + env.cfg.n[config::WRITE_TIMEOUT];
+    arm(c, env, config::WRITE_TIMEOUT);
 }
 
 /// A response ended (`ok`) or failed: log it, then go on with the next request, linger
@@ -653,7 +658,7 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
         c.st = St::Free;
     } else if c.keep && !env.stopping {
         c.st = St::Read;
-        c.deadline = env.clock.mono + if rest > 0 { env.cfg.n[config::HEADER_TIMEOUT] } else { env.cfg.n[config::IDLE_TIMEOUT] };
+        arm(c, env, if rest > 0 { config::HEADER_TIMEOUT } else { config::IDLE_TIMEOUT });
     } else if c.p.status >= 400 || rest > 0 {
         sys::shutdown_write(c.fd);
         c.st = St::Linger;
