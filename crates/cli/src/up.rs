@@ -63,6 +63,9 @@ pub struct Args {
     /// Container runtime (default: the first installed of podman, crun, runc; else builtin)
     #[arg(long, value_enum)]
     pub runtime: Option<Runtime>,
+    /// Leave the server running and print the command that stops it (podman, crun, runc)
+    #[arg(long, short = 'd')]
+    pub detach: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +126,12 @@ pub fn run(args: Args) -> Result<()> {
             "cannot serve on {addr}: the address is in use or not ours; pick another with --port"
         )
     })?);
+    if args.detach && runtime == Runtime::Builtin {
+        bail!(
+            "--detach needs a container runtime (podman, crun or runc): in the builtin mode the \
+             server is mote's child and stops with it"
+        );
+    }
     let site_label = match &args.site {
         Some(dir) => {
             if !dir.is_dir() {
@@ -152,7 +161,10 @@ pub fn run(args: Args) -> Result<()> {
         Runtime::Podman => ("oci-archive", session.dir.join("image.oci.tar")),
         _ => ("oci", session.dir.join("image.oci")),
     };
-    let tag = format!("mote-up-{}", session.id);
+    // The tag is what an OCI layout records (org.opencontainers.image.ref.name) and
+    // what `podman load` names the image after: unique per run, so removing it at the
+    // end never touches another image.
+    let tag = format!("mote-up:mote-up-{}", session.id);
     let t_pack = Instant::now();
     let pack_args = PackCli::try_parse_from([
         "pack".as_ref(),
@@ -239,6 +251,14 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     if let Some(pid) = session.server_pid() {
         writeln!(o, "  server pid   {pid}")?;
+    }
+    if args.detach {
+        let stop_cmd = session.detach()?;
+        if runtime != Runtime::Podman {
+            writeln!(o, "  state        {}", session.dir.display())?;
+        }
+        writeln!(o, "Detached. Stop and remove it with:\n  {stop_cmd}")?;
+        return Ok(());
     }
     writeln!(o, "  state        {}", session.dir.display())?;
     writeln!(
@@ -719,6 +739,32 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Leaves the server running: forgets it, so dropping the session removes nothing
+    /// it still needs, and returns the shell command that stops and removes it.
+    fn detach(&mut self) -> Result<String> {
+        let c = self.container.clone().context("nothing to detach from")?;
+        let sh = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+        let cmd = match self.runtime {
+            Runtime::Podman => {
+                // The image now lives in podman's storage; our folder is not needed.
+                let image = self.podman_image.clone().unwrap_or_default();
+                if let Err(e) = fs::remove_dir_all(&self.dir) {
+                    eprintln!("mote: cannot remove {}: {e}", self.dir.display());
+                }
+                format!("{} rm -f -t 5 {c} && {0} rmi {image}", sh(&self.tool))
+            }
+            // The bundle (and the access log) stay in the state folder while it runs.
+            Runtime::Crun | Runtime::Runc => format!(
+                "{0} kill {c} TERM; sleep 1; {0} delete -f {c} && rm -rf {1}",
+                sh(&self.tool),
+                sh(&self.dir)
+            ),
+            Runtime::Builtin => bail!("the builtin mode cannot detach"),
+        };
+        self.stopped = true;
+        Ok(cmd)
     }
 
     /// Stops the server and removes the container, image and state folder. Idempotent;

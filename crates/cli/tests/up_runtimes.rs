@@ -354,6 +354,94 @@ fn up_default_site_and_runtime() {
     );
 }
 
+/// `--detach` returns once the site answers, and the printed command removes it all.
+fn detach_with(runtime: &str, port: u16) {
+    require_tool(runtime);
+    let out = Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args([
+            "up",
+            "--detach",
+            "--runtime",
+            runtime,
+            "--port",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mote up --detach failed: {report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stop_cmd = report
+        .lines()
+        .skip_while(|l| !l.starts_with("Detached."))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no stop command printed: {report}"))
+        .trim()
+        .to_string();
+    // Whatever happens below, take the server down.
+    let _cleanup = Cleanup(|| {
+        let _ = output(Command::new("sh").args(["-c", &stop_cmd]));
+    });
+    let (code, _) = http_get(port, "/")
+        .unwrap_or_else(|e| panic!("detached server does not answer: {e}\n{report}"));
+    assert_eq!(code, 200, "GET / after --detach");
+    let state = report.lines().find_map(|l| {
+        l.trim_start()
+            .strip_prefix("state")
+            .map(|v| PathBuf::from(v.trim()))
+    });
+    let pid: u32 = report
+        .lines()
+        .find_map(|l| {
+            l.trim_start()
+                .strip_prefix("server pid")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no server pid: {report}"));
+    run(Command::new("sh").args(["-c", &stop_cmd]));
+    assert!(
+        process_gone(pid),
+        "server pid {pid} still running after: {stop_cmd}"
+    );
+    assert!(
+        http_get(port, "/").is_err(),
+        "port {port} still answers after: {stop_cmd}"
+    );
+    if let Some(state) = state {
+        assert!(
+            !state.exists(),
+            "{} left after: {stop_cmd}",
+            state.display()
+        );
+    }
+}
+
+#[test]
+fn up_detach_crun() {
+    detach_with("crun", 18208);
+}
+
+#[test]
+fn up_detach_podman() {
+    detach_with("podman", 18209);
+}
+
+/// The builtin mode cannot detach: its server is mote's child.
+#[test]
+fn up_detach_refused_without_a_runtime() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(["up", "--detach", "--runtime", "builtin", "--port", "18210"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--detach needs a container runtime"), "{err}");
+}
+
 /// A runtime that is not installed fails with its name and the package to install.
 #[test]
 fn up_names_a_missing_runtime() {
