@@ -210,30 +210,21 @@ fn signal_all(pids: &[i32], sig: u32) {
 fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
     let mut pids = [0i32; 256];
     let n = (cfg.n[config::WORKERS] as usize).min(pids.len());
-    let ep = sys::epoll_create();
-    if ep < 0 {
-        return 1;
-    }
-    let ep = ep as Fd;
-    sys::epoll_add(ep, sfd, TOK_SIGNAL, sys::EPOLLIN);
     let mut stopping = false;
     let mut deadline = 0;
-    let mut evbuf = [sys::Event { events: 0, data: 0 }; 4];
     loop {
         if !stopping {
             for p in pids.iter_mut().take(n).filter(|p| **p == 0) {
                 match sys::fork() {
-                    0 => {
-                        sys::close(ep);
-                        return serve(cfg, root, lfd, sfd, true);
-                    }
+                    0 => return serve(cfg, root, lfd, sfd, true),
                     pid if pid > 0 => *p = pid as i32,
                     _ => {}
                 }
             }
         }
-        sys::epoll_wait(ep, &mut evbuf, 1000);
-        if term_requested(sfd) && !stopping {
+        // Sleep until a signal (SIGCHLD included) or for a second, then take the rest.
+        let sig = sys::wait_signal();
+        if (sig == sys::SIGTERM || sig == sys::SIGINT || term_requested(sfd)) && !stopping {
             stopping = true;
             deadline = sys::clock_secs(true) + cfg.n[config::GRACE] + 1;
             sys::close(lfd);

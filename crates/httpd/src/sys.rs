@@ -243,6 +243,7 @@ mod nr {
     pub const MMAP: usize = 9;
     pub const RT_SIGACTION: usize = 13;
     pub const RT_SIGPROCMASK: usize = 14;
+    pub const RT_SIGTIMEDWAIT: usize = 128;
     pub const PREAD64: usize = 17;
     pub const GETPID: usize = 39;
     pub const SENDFILE: usize = 40;
@@ -283,6 +284,7 @@ mod nr {
     pub const MMAP: usize = 222;
     pub const RT_SIGACTION: usize = 134;
     pub const RT_SIGPROCMASK: usize = 135;
+    pub const RT_SIGTIMEDWAIT: usize = 137;
     pub const PREAD64: usize = 67;
     pub const GETPID: usize = 172;
     pub const SENDFILE: usize = 71;
@@ -419,8 +421,11 @@ pub const SIGCHLD: u32 = 17;
 
 /// Ignores SIGPIPE, blocks SIGINT, SIGTERM and SIGCHLD and returns a non-blocking
 /// signalfd that reports them. Works for PID 1 too (no default handlers are needed).
+/// The signals the server handles (a kernel sigset: bit n-1 for signal n).
+static SIGNALS: u64 = (1 << (SIGINT - 1)) | (1 << (SIGTERM - 1)) | (1 << (SIGCHLD - 1));
+
 pub fn signal_fd() -> isize {
-    let mask: u64 = (1 << (SIGINT - 1)) | (1 << (SIGTERM - 1)) | (1 << (SIGCHLD - 1));
+    let mask = SIGNALS;
     // struct kernel_sigaction { handler, flags, restorer, mask }: SIG_IGN is handler 1.
     let ign: [usize; 4] = [1, 0, 0, 0];
     let m = &mask as *const u64 as usize;
@@ -431,6 +436,15 @@ pub fn signal_fd() -> isize {
         sc(nr::RT_SIGPROCMASK, 0 /* SIG_BLOCK */, m, 0, 8, 0, 0);
         sc(nr::SIGNALFD4, usize::MAX /* -1: new fd */, m, 8, 0o4000 | 0o2000000 /* NONBLOCK|CLOEXEC */, 0, 0)
     }
+}
+
+/// Waits up to a second for one of the blocked signals (SIGINT, SIGTERM, SIGCHLD) and
+/// takes it: its number, or 0 after the timeout.
+pub fn wait_signal() -> u32 {
+    let ts: [u64; 2] = [1, 0];
+    // SAFETY: `SIGNALS` and `ts` are readable of the sizes given; no siginfo wanted.
+    let r = unsafe { sc(nr::RT_SIGTIMEDWAIT, &SIGNALS as *const u64 as usize, 0, ts.as_ptr() as usize, 8, 0, 0) };
+    r.max(0) as u32
 }
 
 /// Reads one pending signal number from a signalfd (0: none).
