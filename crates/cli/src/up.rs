@@ -189,17 +189,12 @@ pub fn run(args: Args) -> Result<()> {
         .map(|(_, b)| b.len())
         .with_context(|| format!("this mote carries no mote-httpd for {arch}"))?;
 
-    // Run, then poll /healthz until 200.
+    // Prepare (load the image, unpack the bundle), then run and poll /healthz until
+    // 200: the time to the first response counts from the run alone.
     let listen = SocketAddr::new(args.bind, args.port);
+    session.prepare(&out, listen)?;
     let start = Instant::now();
-    match runtime {
-        Runtime::Podman => session.start_podman(&out, listen)?,
-        Runtime::Crun | Runtime::Runc => {
-            let (rootfs, config) = unpack(&out, &session.dir.join("bundle"))?;
-            session.start_oci(&rootfs, &config, listen)?
-        }
-        Runtime::Builtin => session.start_builtin(&out, listen)?,
-    }
+    session.start()?;
     let probe = SocketAddr::new(
         if args.bind.is_unspecified() {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -478,7 +473,10 @@ struct Session {
     dir: PathBuf,
     container: Option<String>,
     podman_image: Option<String>,
+    /// The builtin mode's container, image extracted, ready to start.
+    prepared: Option<crate::run::Container>,
     builtin: Option<crate::run::Running>,
+    listen: Option<SocketAddr>,
     stopped: bool,
 }
 
@@ -503,7 +501,9 @@ impl Session {
             dir,
             container: None,
             podman_image: None,
+            prepared: None,
             builtin: None,
+            listen: None,
             stopped: false,
         })
     }
@@ -537,7 +537,37 @@ impl Session {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
-    fn start_podman(&mut self, archive: &Path, listen: SocketAddr) -> Result<()> {
+    /// Loads the image into the runtime, or unpacks it, or readies the builtin
+    /// container: everything before the server starts.
+    fn prepare(&mut self, image: &Path, listen: SocketAddr) -> Result<()> {
+        self.listen = Some(listen);
+        match self.runtime {
+            Runtime::Podman => self.load_podman(image),
+            Runtime::Crun | Runtime::Runc => {
+                let (rootfs, config) = unpack(image, &self.dir.join("bundle"))?;
+                self.write_bundle(&rootfs, &config, listen)
+            }
+            Runtime::Builtin => self.prepare_builtin(image, listen),
+        }
+    }
+
+    /// Starts the server; returns once the runtime has started it.
+    fn start(&mut self) -> Result<()> {
+        match self.runtime {
+            Runtime::Podman => self.start_podman(),
+            Runtime::Crun | Runtime::Runc => self.start_oci(),
+            Runtime::Builtin => {
+                let c = self
+                    .prepared
+                    .as_ref()
+                    .context("the builtin container was not prepared")?;
+                self.builtin = Some(c.start()?);
+                Ok(())
+            }
+        }
+    }
+
+    fn load_podman(&mut self, archive: &Path) -> Result<()> {
         let out = quiet(Command::new(&self.tool).arg("load").arg("-i").arg(archive))?;
         let name = out
             .lines()
@@ -547,7 +577,13 @@ impl Session {
                     .map(|(_, v)| v.trim().to_string())
             })
             .with_context(|| format!("podman load printed no image name: {out}"))?;
-        self.podman_image = Some(name.clone());
+        self.podman_image = Some(name);
+        Ok(())
+    }
+
+    fn start_podman(&mut self) -> Result<()> {
+        let name = self.podman_image.clone().context("no image loaded")?;
+        let listen = self.listen.context("no address to listen on")?;
         let container = format!("mote-up-{}", self.id);
         quiet(Command::new(&self.tool).args([
             "run",
@@ -578,7 +614,8 @@ impl Session {
         Ok(())
     }
 
-    fn start_oci(
+    /// Writes the OCI runtime config next to the unpacked rootfs.
+    fn write_bundle(
         &mut self,
         rootfs: &Path,
         config: &ProcessConfig,
@@ -619,6 +656,11 @@ impl Session {
             bundle.join("config.json"),
             serde_json::to_vec_pretty(&spec)?,
         )?;
+        Ok(())
+    }
+
+    fn start_oci(&mut self) -> Result<()> {
+        let bundle = self.dir.join("bundle");
         let container = format!("mote-up-{}", self.id);
         let tool = self.runtime.name();
         let log = self.log_file()?;
@@ -627,7 +669,7 @@ impl Session {
         // container in order, rather than the runtime directly.
         let status = Command::new(&exe)
             .args(["run", "-d", "--bundle"])
-            .arg(bundle)
+            .arg(&bundle)
             .arg(&container)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -644,7 +686,7 @@ impl Session {
 
     /// No runtime: `mote run`'s namespaces. Its root file system cache goes into our
     /// state folder, so it is removed with it.
-    fn start_builtin(&mut self, layout: &Path, listen: SocketAddr) -> Result<()> {
+    fn prepare_builtin(&mut self, layout: &Path, listen: SocketAddr) -> Result<()> {
         std::env::set_var("MOTE_STATE_DIR", self.dir.join("run-state"));
         let spec = crate::run::RunSpec {
             image: layout
@@ -666,7 +708,7 @@ impl Session {
             },
             listen_fds: Vec::new(),
         };
-        self.builtin = Some(crate::run::Container::start_spec(&spec)?);
+        self.prepared = Some(crate::run::Container::prepare(&spec)?);
         Ok(())
     }
 
