@@ -2,7 +2,7 @@
 //! (`--max-conns` ⇔ `MOTE_MAX_CONNS`). Flags win over the environment.
 //! A bad flag or value prints one line naming it on stderr; the process exits with 2.
 
-use crate::num::{has, parse_u64, sub, sub_mut, W};
+use crate::num::{find, has, parse_u64, sub, sub_mut, W};
 use crate::sys;
 
 pub const EXTRA_MAX: usize = 1024;
@@ -58,12 +58,11 @@ const USAGE: &[u8] = b"usage: mote-httpd [--flag value]... (or env MOTE_FLAG_NAM
  --uid N  --gid N  --workers 1  --max-body 1048576  --help  --version
 ";
 
-// The index in this table is the option id; numeric options come first (id = index in n).
-const NAMES: [&[u8]; 19] = [
-    b"max-conns", b"buf-size", b"header-timeout", b"idle-timeout", b"write-timeout",
-    b"grace", b"workers", b"max-body", b"uid", b"gid", b"listen", b"root", b"log",
-    b"header", b"health", b"spa", b"hidden", b"help", b"version",
-];
+// The option names, by id: numeric options come first (id = index in `n`). One packed
+// string rather than an array of slices (16 bytes of pointer and length per name).
+const NAMES: &[u8] = b"max-conns buf-size header-timeout idle-timeout write-timeout grace workers \
+max-body uid gid listen root log header health spa hidden help version";
+
 const LIMITS: [(u64, u64); NUMS] = [
     (1, 1 << 20),
     (1024, 1 << 20),
@@ -112,11 +111,6 @@ impl Config {
     }
 }
 
-/// Whether environment key `key` (after `MOTE_`) names flag `name`: upper case, '-' as '_'.
-fn env_key_is(key: &[u8], name: &[u8]) -> bool {
-    key.len() == name.len() && name.iter().zip(key).all(|(&n, &k)| k == if n == b'-' { b'_' } else { n.to_ascii_uppercase() })
-}
-
 /// Parses the environment, then the command line, into `c` (which starts with the
 /// defaults). Ok(()) to run, Err(exit code) after printing.
 pub fn parse(c: &mut Config) -> Result<(), i32> {
@@ -125,11 +119,21 @@ pub fn parse(c: &mut Config) -> Result<(), i32> {
     while let Some(kv) = sys::env_at(e) {
         e += 1;
         let Some(rest) = kv.strip_prefix(b"MOTE_") else { continue };
-        let eq = rest.iter().position(|&b| b == b'=').unwrap_or(rest.len());
+        let eq = find(rest, b'=');
         let (key, v) = (sub(rest, 0, eq), sub(rest, eq + 1, usize::MAX));
-        let Some(id) = NAMES.iter().take(HELP).position(|n| env_key_is(key, n)) else { continue };
+        // MAX_CONNS -> max-conns; anything but upper case and '_' matches no name.
+        let mut kb = [0u8; 16];
+        for (d, &k) in kb.iter_mut().zip(key) {
+            *d = match k {
+                b'A'..=b'Z' => k | 0x20,
+                b'_' => b'-',
+                _ => 0,
+            };
+        }
+        let key = if key.len() <= kb.len() { sub(&kb, 0, key.len()) } else { b"" };
+        let Some(id) = word(key, NAMES).filter(|&id| id < HELP) else { continue };
         let ok = match id {
-            SPA | HIDDEN => match word(v, &[b"1", b"true", b"0", b"false", b""]) {
+            SPA | HIDDEN => match word(v, b"1 true 0 false ") {
                 Some(i) => i > 1 || set(c, id, b""),
                 None => false,
             },
@@ -146,11 +150,9 @@ pub fn parse(c: &mut Config) -> Result<(), i32> {
     let mut i = 1;
     while let Some(a) = sys::arg(i) {
         i += 1;
-        let (flag, inline) = match a.iter().position(|&b| b == b'=') {
-            Some(p) => (sub(a, 0, p), Some(sub(a, p + 1, usize::MAX))),
-            None => (a, None),
-        };
-        let Some(id) = flag.strip_prefix(b"--").and_then(|n| NAMES.iter().position(|&x| x == n)) else {
+        let p = find(a, b'=');
+        let (flag, inline) = (sub(a, 0, p), if p < a.len() { Some(sub(a, p + 1, usize::MAX)) } else { None });
+        let Some(id) = flag.strip_prefix(b"--").and_then(|f| word(f, NAMES)) else {
             err_line(&[b"unknown flag: ", a, b" (see --help)"]);
             return Err(2);
         };
@@ -185,7 +187,7 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
             c.root = v;
             !v.is_empty()
         }
-        12 => match word(v, &[b"clf", b"json", b"off"]) {
+        12 => match word(v, b"clf json off") {
             Some(i) => {
                 c.log = [LogMode::Clf, LogMode::Json, LogMode::Off][i % 3];
                 true
@@ -194,7 +196,7 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
         },
         HEADER => add_header(c, v),
         14 => {
-            let off = word(v, &[b"off"]).is_some();
+            let off = word(v, b"off").is_some();
             c.health = if off { b"" } else { v };
             off || v.first() == Some(&b'/')
         }
@@ -209,15 +211,18 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
     }
 }
 
-/// Index of `v` in `words`.
+/// Index of `v` in `words` (separated by single spaces; a trailing space adds "").
 #[inline(never)]
-fn word(v: &[u8], words: &[&[u8]]) -> Option<usize> {
-    words.iter().position(|&w| w == v)
+fn word(v: &[u8], words: &[u8]) -> Option<usize> {
+    words.split(|&b| b == b' ').position(|w| w == v)
 }
 
 /// `Name: value` → `Name: value\r\n` appended to the extra headers.
 fn add_header(c: &mut Config, v: &[u8]) -> bool {
-    let Some(colon) = v.iter().position(|&b| b == b':') else { return false };
+    let colon = find(v, b':');
+    if colon == v.len() {
+        return false;
+    }
     let (name, value) = (sub(v, 0, colon), trim(sub(v, colon + 1, usize::MAX)));
     if name.is_empty()
         || !name.iter().all(|&b| b.is_ascii_alphanumeric() || has(b"!#$%&'*+-.^_`|~", b))

@@ -96,11 +96,17 @@ pub fn sub_mut(s: &mut [u8], a: usize, b: usize) -> &mut [u8] {
     s.get_mut(a..b).unwrap_or(&mut [])
 }
 
-/// Whether `s` contains `b`: a plain loop, out of line (core's `contains` on bytes
-/// brings a word-at-a-time search of ~200 bytes, useless on these short inputs).
+/// Index of the first `b` in `s`, or `s.len()`: a plain loop, out of line (core's
+/// `contains`/`position` on bytes bring a word-at-a-time search or an inlined loop per
+/// site, useless on these short inputs).
 #[inline(never)]
+pub fn find(s: &[u8], b: u8) -> usize {
+    s.iter().position(|&x| x == b).unwrap_or(s.len())
+}
+
+/// Whether `s` contains `b`.
 pub fn has(s: &[u8], b: u8) -> bool {
-    s.iter().any(|&x| x == b)
+    find(s, b) < s.len()
 }
 
 /// Moves `buf[from..end]` down to `buf[to..]` (`to <= from`); bytes outside `buf` are
