@@ -63,7 +63,11 @@ const USAGE: &[u8] = b"usage: mote-httpd [--flag value]... (or env MOTE_FLAG_NAM
 const NAMES: &[u8] = b"max-conns buf-size header-timeout idle-timeout write-timeout grace workers \
 max-body uid gid listen root log header health spa hidden help version";
 
-const LIMITS: [(u64, u64); NUMS] = [
+/// Defaults of the numeric options.
+const DEFAULTS: [u64; NUMS] = [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET];
+
+/// Accepted range of each numeric option; `u32::MAX` as the upper end means no limit.
+const LIMITS: [(u32, u32); NUMS] = [
     (1, 1 << 20),
     (1024, 1 << 20),
     (1, 86400),
@@ -71,9 +75,9 @@ const LIMITS: [(u64, u64); NUMS] = [
     (1, 86400),
     (0, 86400),
     (1, 256),
-    (0, u64::MAX),
-    (0, u32::MAX as u64 - 1),
-    (0, u32::MAX as u64 - 1),
+    (0, u32::MAX),
+    (0, u32::MAX - 1),
+    (0, u32::MAX - 1),
 ];
 const HEADER: usize = 13;
 const SPA: usize = 15;
@@ -100,7 +104,7 @@ impl Config {
             addr: [0; 16],
             port: 8080,
             root: b"/www",
-            n: [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET],
+            n: DEFAULTS,
             log: LogMode::Clf,
             extra: [0; EXTRA_MAX],
             extra_len: 0,
@@ -179,7 +183,7 @@ pub fn parse(c: &mut Config) -> Result<(), i32> {
 /// Sets option `id` from `v`; false when the value is refused.
 fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
     if let (Some(slot), Some(&(lo, hi))) = (c.n.get_mut(id), LIMITS.get(id)) {
-        return num(v, lo, hi, slot);
+        return num(v, lo as u64, if hi == u32::MAX { u64::MAX } else { hi as u64 }, slot);
     }
     match id {
         10 => parse_listen(c, v),
