@@ -109,10 +109,11 @@ pub fn has(s: &[u8], b: u8) -> bool {
     find(s, b) < s.len()
 }
 
-/// Moves `buf[from..end]` down to `buf[to..]` (`to <= from`); bytes outside `buf` are
-/// left alone. Unlike `copy_within` it has no panic path.
+/// Copies `buf[from..end]` to `buf[to..]` byte by byte, front to back: right for
+/// `to <= from` (moving data down) and for ranges that do not overlap. Bytes outside
+/// `buf` are left alone. Unlike `copy_within` it has no panic path.
 #[inline(never)]
-pub fn shift_down(buf: &mut [u8], to: usize, from: usize, end: usize) {
+pub fn copy_fwd(buf: &mut [u8], to: usize, from: usize, end: usize) {
     let mut i = 0;
     while from + i < end {
         match buf.get(from + i) {

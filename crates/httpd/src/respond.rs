@@ -4,7 +4,7 @@
 use crate::etag;
 use crate::server::Env;
 use crate::files;
-use crate::num::{has, sub, sub_mut, W};
+use crate::num::{copy_fwd, has, sub, sub_mut, W};
 use crate::sys::{self, Fd, Stat};
 use mote_http::cond::{self, Outcome};
 use mote_http::encoding::{self, Encoding};
@@ -87,22 +87,27 @@ impl Ctx<'_, '_> {
     /// "<code> <reason>\n" when `body` is empty. 204 and 304 never have a body.
     #[inline(never)]
     pub fn page(&mut self, status: u16, lines: &[u8], body: &[u8]) {
-        let mut b = [0u8; 64];
-        let mut w = W::new(&mut b);
-        w.dec(status as u64).byte(b' ').put(mote_http::reason_phrase(status).as_bytes()).byte(b'\n');
-        let n = w.len;
-        let body = if body.is_empty() { sub(&b, 0, n) } else { body };
-        if self.head(status, lines, b"text/plain; charset=utf-8", body.len() as u64)
+        // The default body repeats the status line after "HTTP/1.1 ": "404 Not Found\n".
+        let len = if body.is_empty() { mote_http::reason_phrase(status).len() + 5 } else { body.len() };
+        if self.head(status, lines, b"text/plain; charset=utf-8", len as u64)
             && !self.head_only
             && status != 204
             && status != 304
         {
-            let mut w = W::new(sub_mut(self.out, self.p.head, usize::MAX));
-            w.put(body);
-            if !w.full {
-                self.p.head += body.len();
-                self.p.sent = body.len() as u64;
+            let h = self.p.head;
+            if self.out.len() < h + len {
+                return;
             }
+            if body.is_empty() {
+                copy_fwd(self.out, h, 9, 8 + len);
+                if let Some(nl) = self.out.get_mut(h + len - 1) {
+                    *nl = b'\n';
+                }
+            } else {
+                W::new(sub_mut(self.out, h, usize::MAX)).put(body);
+            }
+            self.p.head += len;
+            self.p.sent = len as u64;
         }
     }
 

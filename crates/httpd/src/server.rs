@@ -11,7 +11,7 @@ use crate::config::{self, err_line, Config, UNSET};
 use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
 use crate::respond::{Ctx, Plan};
-use crate::num::{shift_down, sub};
+use crate::num::{copy_fwd, sub};
 use crate::sys::{self, Fd, Slots};
 use mote_http::{parse_request, BodySkipper, Body, Header, Parsed, Version};
 
@@ -520,7 +520,7 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                 match r {
                     Ok((k, done)) => {
                         let k = k.min(blen);
-                        shift_down(inb, c.head_len, c.head_len + k, c.in_len);
+                        copy_fwd(inb, c.head_len, c.head_len + k, c.in_len);
                         c.in_len -= k;
                         c.skipped += k as u64;
                         if c.skipped > env.cfg.n[config::MAX_BODY] {
@@ -642,7 +642,7 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
     c.p.file = -1;
     c.served += 1;
     let rest = c.in_len.saturating_sub(c.head_len);
-    shift_down(inb, 0, c.head_len, c.in_len);
+    copy_fwd(inb, 0, c.head_len, c.in_len);
     c.in_len = rest;
     c.head_len = 0;
     if !ok {
