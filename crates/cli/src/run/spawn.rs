@@ -3,9 +3,9 @@
 //! Everything the child needs (C strings, pointer arrays, descriptors) is built by
 //! [`ChildPlan::new`] before the clone: between `clone` and `execve` the child only
 //! makes system calls (no allocation, no locks, no glibc wrappers that keep per-thread
-//! state such as setuid's cross-thread broadcast). `clone` is called fork-style (no new
-//! stack), with CLONE_PIDFD so the parent gets a pidfd it can poll and signal without
-//! pid-reuse races.
+//! state such as setuid's cross-thread broadcast). `clone` is called vfork-style
+//! (CLONE_VM | CLONE_VFORK, own stack), with CLONE_PIDFD so the parent gets a pidfd it
+//! can poll and signal without pid-reuse races.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -203,23 +203,42 @@ pub fn spawn(plan: &ChildPlan, cgroups: Cgroups, stop_signal: i32) -> Result<Run
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    // SAFETY: fork-style clone (no stack): the child continues on a copy of this stack
-    // and only runs `child`, which makes raw system calls and never returns.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            flags as libc::c_ulong | CLONE_PIDFD | libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            &mut pidfd as *mut libc::c_int,
-            0usize,
-            0usize,
+    // vfork-style clone: the child shares mote's memory (no page tables to copy, no
+    // copy-on-write faults: mote is a 5 MB program) and runs on a stack of its own
+    // while mote waits in the kernel until the child has exec'd or died
+    // (CLONE_VFORK), exactly like posix_spawn. The child writes only to its stack.
+    let ctx = ChildCtx { plan, cg_fds: &cg_fds, errfd: wr.as_raw_fd(), life_r: life_r.as_raw_fd(), life_w: life_w.as_raw_fd() };
+    // SAFETY: an anonymous private mapping, unmapped below after the child has exec'd.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            CHILD_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
         )
     };
-    if pid == 0 {
-        // SAFETY: we are the child; see `child`.
-        unsafe { child(plan, &cg_fds, wr.as_raw_fd(), life_r.as_raw_fd(), life_w.as_raw_fd()) }
+    if stack == libc::MAP_FAILED {
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        bail!("mmap of the child's stack: {}", std::io::Error::last_os_error());
     }
+    // SAFETY: `child_entry` only runs `child` (raw system calls, its own stack, never
+    // returns); `ctx` outlives the child's use of it because CLONE_VFORK suspends us
+    // until the child has exec'd or exited.
+    let pid = unsafe {
+        libc::clone(
+            child_entry,
+            (stack as *mut u8).add(CHILD_STACK).cast(),
+            flags | libc::CLONE_VM | libc::CLONE_VFORK | CLONE_PIDFD as libc::c_int | libc::SIGCHLD,
+            &ctx as *const ChildCtx as *mut libc::c_void,
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
     let clone_err = std::io::Error::last_os_error();
+    // SAFETY: the child no longer uses its stack (it exec'd or exited: CLONE_VFORK).
+    unsafe { libc::munmap(stack, CHILD_STACK) };
     // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     if pid < 0 {
@@ -260,6 +279,24 @@ pub fn spawn(plan: &ChildPlan, cgroups: Cgroups, stop_signal: i32) -> Result<Run
         _ => "",
     };
     bail!("the container could not {what}: {err}{hint}")
+}
+
+/// The child's stack: `child` needs a few hundred bytes; generous for safety.
+const CHILD_STACK: usize = 256 << 10;
+
+struct ChildCtx<'a> {
+    plan: &'a ChildPlan,
+    cg_fds: &'a [RawFd],
+    errfd: RawFd,
+    life_r: RawFd,
+    life_w: RawFd,
+}
+
+extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the ChildCtx on the parent's stack, alive while we run.
+    let c = unsafe { &*(arg as *const ChildCtx) };
+    // SAFETY: see `child`.
+    unsafe { child(c.plan, c.cg_fds, c.errfd, c.life_r, c.life_w) }
 }
 
 /// The child. Async-signal-safe calls only; never returns.
