@@ -45,7 +45,6 @@ const NUMS: usize = 10;
 pub const UNSET: u64 = u64::MAX;
 
 impl Config {
-    #[inline(never)]
     pub fn extra(&self) -> &[u8] {
         self.extra.get(..self.extra_len).unwrap_or(&[])
     }

@@ -61,7 +61,6 @@ fn fingerprint(fd: Fd, size: u64) -> u64 {
 }
 
 /// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length.
-#[inline(never)]
 pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 32]) -> usize {
     let (size, mtime) = (st.size(), st.mtime());
     let key = st.key();

@@ -26,7 +26,6 @@ pub fn open(root: Fd, rel: &[u8]) -> isize {
     open_fallback(root, rel)
 }
 
-#[inline(never)]
 fn open_fallback(root: Fd, rel: &[u8]) -> isize {
     // The components of rel without its NUL, empty and "." ones skipped ("./" alone is
     // the root itself); normalize left no ".." behind, but refuse one anyway.
