@@ -532,8 +532,11 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                             c.skip = None;
                             respond_to(c, inb, outb, env, true);
                         } else {
+                            // No re-arm on progress: the whole body must arrive within
+                            // --header-timeout of its start (a body trickled a byte at a
+                            // time would otherwise hold the slot forever).
                             match fill(c, inb) {
-                                Ok(true) => arm(c, env, config::HEADER_TIMEOUT),
+                                Ok(true) => {}
                                 Ok(false) => return,
                                 Err(()) => c.st = St::Free,
                             }
