@@ -481,9 +481,21 @@ fn sigterm_under_load_completes_started_responses_and_exits_0() {
     assert!(errors.is_empty(), "started responses cut short: {errors:#?}");
     // The listener is gone.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "still accepting after exit");
+    // h2load ends by itself once every connection is refused; its "done" requests are
+    // the responses it received whole: all must be 2xx (no 5xx/4xx while stopping).
+    let t0 = Instant::now();
+    while load.try_wait().unwrap().is_none() && t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let _ = load.kill();
     let out = load.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("requests:") {
+        let k = h2load_counts(&text);
+        assert_eq!(k["succeeded"], k["done"], "h2load got non-2xx responses while stopping: {text}");
+        assert_eq!((k["4xx"], k["5xx"]), (0, 0), "{text}");
+        assert!(k["done"] > 0, "{text}");
+    }
     eprintln!(
         "SIGTERM under load: exit 0 after {stopped_after:?}; 3 x 24 MB downloads intact; {} pipelined responses complete ({before} before the signal); h2load: {}",
         complete.load(Ordering::SeqCst),

@@ -172,6 +172,16 @@ fn escapes_are_refused() {
 }
 
 #[test]
+fn hidden_files_are_404_without_hidden_flag() {
+    let t = Tree::new();
+    let s = Server::start(&t.root(), &["--log", "off"]);
+    for a in ["/.git/config", "/.git/", "/.git", "/.env", "/%2eenv", "/%2Egit/config", "/sub/.hidden", "/sub/%2ehidden", "/sub/../.env", "/./.env", "//.env", "/.env?x", "http://h/.env"] {
+        let (r, raw) = fetch(&s, a);
+        assert_eq!(r.map(|r| r.status), Some(404), "{a}: {:?}", String::from_utf8_lossy(&raw));
+    }
+}
+
+#[test]
 fn double_encoding_is_decoded_once_and_inside_links_work() {
     let t = Tree::new();
     let s = Server::start(&t.root(), &["--log", "off"]);
