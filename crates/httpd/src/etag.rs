@@ -64,16 +64,12 @@ fn fingerprint(fd: Fd, size: u64) -> u64 {
 pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 32]) -> usize {
     let (size, mtime) = (st.size(), st.mtime());
     let key = st.key();
-    let slot = (mix(key[0], key[1]) >> 58) as usize % SLOTS;
-    let fp = match cache.e.get_mut(slot) {
-        Some(e) if e.key == key => e.fp,
-        Some(e) => {
-            let fp = fingerprint(fd, size);
-            *e = Entry { key, fp };
-            fp
-        }
-        None => fingerprint(fd, size),
-    };
+    // SLOTS is a power of two: the mask keeps the index in range.
+    let e = &mut cache.e[(mix(key[0], key[1]) >> 58) as usize & (SLOTS - 1)];
+    if e.key != key {
+        *e = Entry { key, fp: fingerprint(fd, size) };
+    }
+    let fp = e.fp;
     let tag = mix(mix(mix(fp, size), mtime), 0x6d6f7465);
     let mut w = W::new(out);
     w.byte(b'"').hex(tag, 16);

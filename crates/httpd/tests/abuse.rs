@@ -131,6 +131,43 @@ fn slowloris_slow_read_and_range_flood_do_not_starve_others() {
     assert!(r.body.len() <= 8 << 20, "{} bytes for a range flood request", r.body.len());
 }
 
+#[test]
+fn slow_post_bodies_are_cut_at_header_timeout() {
+    let _g = heavy();
+    let d = site("slowbody");
+    // slowhttptest -B: 200 POSTs announcing 8 KB bodies, sending a few bytes every 2 s.
+    // The whole body must arrive within --header-timeout (5 s), so every one of them is
+    // closed long before the 15 s attack ends, while the prober is served throughout.
+    let mut s = Server::start(d.path(), &["--log", "off", "--header-timeout", "5"]);
+    let u = format!("http://127.0.0.1:{}/index.html", s.port);
+    let rep = slow_attack(&mut s, "slow body", &[&["-B", "-c", "200", "-i", "2", "-r", "100", "-s", "8192", "-u", &u]], 15);
+    let connected = sht_field(&rep, "connected").into_iter().max().unwrap_or(0);
+    assert!(connected >= 150, "slow body never got its connections up (max connected {connected})");
+    assert!(rep.contains("No open connections left"), "slow bodies were not cut by --header-timeout");
+    // The same by hand: one byte a second, each a little progress, still cut.
+    let s = Server::start(d.path(), &["--log", "off", "--header-timeout", "2"]);
+    let mut c = s.connect();
+    c.write_all(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n").unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let t0 = Instant::now();
+    let closed_after = loop {
+        if c.write_all(b"x").is_err() {
+            break t0.elapsed();
+        }
+        let mut b = [0u8; 256];
+        match c.read(&mut b) {
+            Ok(0) => break t0.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break t0.elapsed(),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(8), "a body trickled at 1 byte/s is still open after {:?}", t0.elapsed());
+        std::thread::sleep(Duration::from_millis(900));
+    };
+    assert!(closed_after >= Duration::from_millis(900), "cut too early: {closed_after:?}");
+    eprintln!("trickled body cut after {closed_after:?} (--header-timeout 2)");
+}
+
 fn with_nofile(mut cmd: Command, n: u64) -> Command {
     // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
