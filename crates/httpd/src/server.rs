@@ -350,11 +350,14 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         sys::epoll_del(ep, lfd);
                         sys::close(lfd);
                         lfd = -1;
-                        // Idle keep-alive connections go now; the rest after their
-                        // current response.
+                        // Idle keep-alive connections (served before, nothing
+                        // read since) go now; the rest after their current
+                        // response. A connection not served yet stays: it may
+                        // have been accepted in this very batch with its request
+                        // still in the socket (a socket-activated handover).
                         let (all, _) = slots.parts();
                         for (i, c) in all.iter_mut().enumerate() {
-                            if c.st == St::Read && c.in_len == 0 {
+                            if c.st == St::Read && c.in_len == 0 && c.served > 0 {
                                 close_conn(c, &mut free_head, &mut active, i);
                             } else {
                                 c.keep = false;
