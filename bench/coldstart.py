@@ -13,15 +13,18 @@ each image, in one run, the same measurement for:
   mote-serve  `mote serve IMAGE --idle 50ms`, idle (no container) when the request
               comes; time from connect() to the first response byte (bench/coldstart/
               wake.c). Only for socket-activatable servers (mote-httpd).
-  crun, runc  `X run --bundle B ID` of an `umoci unpack`ed bundle, host network
-  podman      `podman run --rm --network host ...` (image loaded once beforehand)
-  docker      `docker run --rm --network host ...` (dockerd from scripts/runtimes.sh)
-  containerd  `ctr run --rm --net-host ...` (containerd from scripts/runtimes.sh; the
-              user comes from the image config, ctr has no --user)
+  crun, runc  `X run -d --bundle B ID` of an `umoci unpack`ed bundle, host network
+  podman      `podman run -d --rm --network host ...` (image loaded once beforehand)
+  docker      `docker run -d --rm --network host ...` (dockerd from scripts/runtimes.sh)
+  containerd  `ctr run -d --net-host ...` (containerd from scripts/runtimes.sh; the
+              user comes from the image config, ctr has no --user; the arguments after
+              the id replace the whole command, so the entrypoint is repeated)
 
 Command runtimes are timed by bench/coldstart.c: fork+exec of the command until a GET
 answers 200 (polling connect), then SIGKILL of its process group; between runs the
 runtime's own cleanup (delete/rm) runs and the port is free again (idle gap >= 20 ms).
+The container runtimes start detached inside `sh -c '... -d ... && exec sleep'` (see
+`per_run`): one /bin/sh start (about 1 ms) is included in their times.
 Runtimes that are not installed or whose daemon is not running are reported as
 missing with the reason (start the daemons with `scripts/runtimes.sh start`).
 
@@ -32,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import socket
 import subprocess
@@ -154,20 +158,30 @@ class Bench:
     def coldstart_runs(self, argv, runs, env=None):
         """coldstart.c with RUNS runs of one command (it kills the process group)."""
         wait_port_free(self.port)
-        r = run([self.coldstart, str(runs), str(self.port), "/", "--"] + argv, env=env or self.env, check=False)
-        line = [l for l in r.stdout.splitlines() if l.startswith("runs=")]
-        if r.returncode != 0 or not line:
-            raise RuntimeError(f"coldstart failed: {r.stderr.strip()[-1500:]}")
+        # Output to files, not pipes: a container that outlives its killed client (crun
+        # and runc put it in a session of its own) would hold a pipe open until cleanup.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            rc = subprocess.run([self.coldstart, str(runs), str(self.port), "/", "--"] + argv, env=env or self.env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err).returncode
+            out.seek(0)
+            err.seek(0)
+            line = [l for l in out.read().splitlines() if l.startswith("runs=")]
+            if rc != 0 or not line:
+                raise RuntimeError(f"coldstart failed: {err.read().strip()[-1500:]}")
         return parse_summary(line[-1])
 
     def per_run(self, make, cleanup, runs):
-        """One coldstart.c run per iteration, with the runtime's cleanup in between
-        (for runtimes whose container outlives its killed client)."""
+        """One coldstart.c run per iteration of `sh -c 'RUNTIME run -d ... && exec sleep'`,
+        with the runtime's cleanup in between. Detached starts (-d) finish creating the
+        container before returning, so cleanup always finds it; a client killed in the
+        middle of a foreground start can leave an orphan the runtime no longer knows.
+        The wrapper adds one /bin/sh start (about 1 ms) to these runtimes' times."""
         samples = []
         for i in range(runs):
             wait_port_free(self.port)
+            cmd = " ".join(shlex.quote(a) for a in make(i))
             try:
-                s = self.coldstart_runs(make(i), 1)
+                s = self.coldstart_runs(["/bin/sh", "-c", f"{cmd} >/dev/null && exec sleep 3600"], 1)
             finally:
                 for c in cleanup(i):
                     run(c, check=False, env=self.env)
@@ -237,7 +251,7 @@ class Bench:
             raise Missing(f"{tool} not installed (apt-get install {tool})")
         b = self._bundle(img)
         ident = lambda i: f"mote-bench-{tool}-{os.getpid()}-{i}"
-        return self.per_run(lambda i: [binp, "run", "--bundle", b, ident(i)],
+        return self.per_run(lambda i: [binp, "run", "-d", "--bundle", b, ident(i)],
                             lambda i: [[binp, "delete", "-f", ident(i)]], self.args.runs)
 
     def m_crun(self, img):
@@ -257,7 +271,7 @@ class Bench:
         ref = name[-1] if name else img["tag"]
         ident = lambda i: f"mote-bench-podman-{os.getpid()}-{i}"
         return self.per_run(
-            lambda i: [podman, "run", "--rm", "--name", ident(i), "--network", "host", "--read-only", "--user", f"{UID}:{UID}",
+            lambda i: [podman, "run", "-d", "--rm", "--name", ident(i), "--network", "host", "--read-only", "--user", f"{UID}:{UID}",
                        "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", ref] + img["args"](self.port),
             lambda i: [[podman, "rm", "-f", "-t", "0", ident(i)]], self.args.runs)
 
@@ -272,7 +286,7 @@ class Bench:
         run(d + ["load", "-i", img["docker"]])
         ident = lambda i: f"mote-bench-docker-{os.getpid()}-{i}"
         return self.per_run(
-            lambda i: d + ["run", "--rm", "--name", ident(i), "--network", "host", "--read-only", "--user", f"{UID}:{UID}", img["tag"]] + img["args"](self.port),
+            lambda i: d + ["run", "-d", "--rm", "--name", ident(i), "--network", "host", "--read-only", "--user", f"{UID}:{UID}", img["tag"]] + img["args"](self.port),
             lambda i: [d + ["rm", "-f", ident(i)]], self.args.runs)
 
     def m_containerd(self, img):
@@ -291,7 +305,7 @@ class Bench:
         ident = lambda i: f"mote-bench-ctr-{i}"
         try:
             return self.per_run(
-                lambda i: c + ["run", "--rm", "--net-host", "--read-only", "--null-io", names[0], ident(i)] + img["args"](self.port),
+                lambda i: c + ["run", "-d", "--net-host", "--read-only", "--null-io", names[0], ident(i)] + img["entry"] + img["args"](self.port),
                 lambda i: [c + ["tasks", "kill", "-s", "SIGKILL", ident(i)], c + ["tasks", "rm", "-f", ident(i)], c + ["containers", "rm", ident(i)]],
                 self.args.runs)
         finally:

@@ -32,7 +32,8 @@ mod spawn;
 use std::ffi::CString;
 use std::os::fd::RawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -56,6 +57,11 @@ pub struct Args {
     /// Arguments replacing the image's Cmd (after `--`)
     #[arg(last = true)]
     pub args: Vec<String>,
+    /// After a forwarded SIGINT/SIGTERM, how long the container may take before it is
+    /// killed (its pid 1 ignores signals it has no handler for); a second signal kills
+    /// at once
+    #[arg(long, default_value = "10s", value_parser = crate::serve::parse_duration)]
+    pub stop_timeout: Duration,
     #[command(flatten)]
     pub opts: RunOpts,
 }
@@ -314,11 +320,30 @@ fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
 /// this process. Only used once [`install_forwarding`] has been called.
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
 
+/// How many SIGINT/SIGTERM were forwarded.
+static STOPS: AtomicU32 = AtomicU32::new(0);
+
+/// A signal that arrived before the container's pid was known.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
 extern "C" fn forward(sig: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(pid, sig) };
+    } else {
+        // The clone has not returned yet: park it; whoever of us and
+        // `set_forward_target` swaps it out delivers it.
+        PENDING.store(sig, Ordering::SeqCst);
+        let pid = FORWARD_TO.load(Ordering::SeqCst);
+        let parked = PENDING.swap(0, Ordering::SeqCst);
+        if pid > 0 && parked != 0 {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, parked) };
+        }
+    }
+    if sig == libc::SIGINT || sig == libc::SIGTERM {
+        STOPS.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -338,6 +363,11 @@ pub fn install_forwarding() {
 
 pub fn set_forward_target(pid: i32) {
     FORWARD_TO.store(pid, Ordering::SeqCst);
+    let parked = PENDING.swap(0, Ordering::SeqCst);
+    if pid > 0 && parked != 0 {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, parked) };
+    }
 }
 
 /// Prints why the container ended, when that is not an ordinary exit.
@@ -356,7 +386,27 @@ pub fn run(args: Args) -> Result<()> {
     let c = Container::prepare(&spec)?;
     // (start sets the forwarding target as soon as the clone returns)
     let mut running = c.start()?;
-    let exit = running.wait()?;
+    let mut first_stop: Option<Instant> = None;
+    let exit = loop {
+        // Forwarding happens in the signal handler at once; this loop only notices
+        // (within 100 ms) that a stop was asked for, to enforce the stop timeout.
+        if let Some(e) = running.wait_timeout(Some(Duration::from_millis(100)))? {
+            break e;
+        }
+        let n = STOPS.load(Ordering::SeqCst);
+        if n == 0 {
+            continue;
+        }
+        let since = *first_stop.get_or_insert_with(Instant::now);
+        if n >= 2 || since.elapsed() >= args.stop_timeout {
+            eprintln!(
+                "mote: {}; killing the container",
+                if n >= 2 { "second stop signal".to_string() } else { format!("the container did not stop within {:?} (a pid 1 ignores signals it has no handler for)", args.stop_timeout) }
+            );
+            running.signal(libc::SIGKILL)?;
+            break running.wait()?;
+        }
+    };
     set_forward_target(0);
     report_exit(&exit, &c.limits);
     std::process::exit(exit.code());

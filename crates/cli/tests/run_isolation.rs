@@ -98,12 +98,15 @@ fn signal_forwarded(sig: i32) {
         .arg(w.image())
         .args(["--", "signal"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     unsafe { libc::kill(child.id() as i32, sig) };
-    assert_eq!(lines.next().unwrap().unwrap(), format!("got {sig}"));
+    let got = lines.next();
+    let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap_or_default();
+    assert_eq!(got.and_then(|l| l.ok()), Some(format!("got {sig}")), "mote's stderr: {err}");
     assert_eq!(child.wait().unwrap().code(), Some(100 + sig));
 }
 
@@ -218,4 +221,42 @@ fn a_killed_mote_takes_its_container_along_and_is_swept() {
     let out = w.run(&["--pids", "10"], &["exit", "0"]);
     ok(&out);
     assert!(cgroups_of(pid).is_empty(), "stale cgroups not swept: {:?}", cgroups_of(pid));
+}
+
+#[test]
+fn a_pid_1_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
+    let w = World::new();
+    // `sleep` installs no handler: as pid 1 of its namespace it ignores SIGTERM.
+    let spawn = |timeout: &str| {
+        w.mote().args(["run", "--stop-timeout", timeout]).arg(w.image()).args(["--", "sleep", "30"]).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let wait_started = |pid: u32| {
+        // The container runs once mote has a child.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default().trim().is_empty() {
+            assert!(Instant::now() < deadline, "the container did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let child = spawn("1s");
+    wait_started(child.id());
+    let t0 = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let took = t0.elapsed();
+    assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not stop within"));
+    // A second signal kills at once (well before the 20 s stop timeout). The gap keeps
+    // the two signals from merging into one pending signal on a busy machine.
+    let child = spawn("20s");
+    wait_started(child.id());
+    let t0 = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("second stop signal"));
 }

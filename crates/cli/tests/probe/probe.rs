@@ -32,7 +32,6 @@ extern "C" {
     fn fork() -> c_int;
     fn prctl(op: c_int, a: c_ulong, b: c_ulong, c: c_ulong, d: c_ulong) -> c_int;
     fn signal(sig: c_int, handler: usize) -> usize;
-    fn pause() -> c_int;
     fn gethostname(name: *mut u8, len: usize) -> c_int;
     fn accept4(fd: c_int, addr: *mut c_void, len: *mut u32, flags: c_int) -> c_int;
     fn poll(fds: *mut PollFd, n: c_ulong, timeout: c_int) -> c_int;
@@ -204,8 +203,10 @@ fn main() {
             }
             println!("ready");
             let _ = std::io::stdout().flush();
+            // A short sleep, not pause(): a signal landing between the check and
+            // pause() would be a lost wake-up.
             while GOT.load(Ordering::SeqCst) == 0 {
-                unsafe { pause() };
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
             let g = GOT.load(Ordering::SeqCst);
             println!("got {g}");
