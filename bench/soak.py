@@ -6,7 +6,7 @@ Runs concurrently, in loops, until --duration passes:
   * h2load --h1 pipelined (10 connections x 10 in flight)  GET /a.txt
   * ab without -k (a new connection per request)           GET /mid.bin (300 KB)
   * curl, a new process and connection per request        /big.bin (8 MB), ranges, 304s, 404s
-  * slowhttptest slowloris (-H) and slow read (-X)
+  * slowhttptest slowloris (-H), slow read (-X) and slow body (-B)
   * raw malformed requests (400s), half-sent heads, abrupt resets
 VmRSS, open fds and CPU time of the server are sampled every --sample seconds. RSS must
 not grow once warm: the largest RSS of the second half of the run may not exceed the
@@ -132,6 +132,9 @@ def main():
         threading.Thread(target=loop, args=("slowread", lambda l: [tools["slowhttptest"], "-X", "-c", "50", "-r", "25", "-w", "32",
                                                                     "-y", "64", "-n", "2", "-z", "64", "-l", str(min(l, 40)),
                                                                     "-u", f"{base}/big.bin"], slow_check)),
+        threading.Thread(target=loop, args=("slowbody", lambda l: [tools["slowhttptest"], "-B", "-c", "50", "-i", "2", "-r", "25",
+                                                                    "-s", "8192", "-l", str(min(l, 40)),
+                                                                    "-u", f"{base}/index.html"], slow_check)),
     ]
 
     def curl_loop():
