@@ -411,3 +411,33 @@ pub fn run(args: Args) -> Result<()> {
     report_exit(&exit, &c.limits);
     std::process::exit(exit.code());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("16M"), Ok(16 << 20));
+        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
+        assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn users() {
+        let d = std::env::temp_dir().join(format!("mote-users-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::write(d.join("etc/passwd"), "app:x:1000:1001::/:/sbin/nologin\n").unwrap();
+        std::fs::write(d.join("etc/group"), "staff:x:50:\n").unwrap();
+        assert_eq!(resolve_user(&d, "").unwrap(), (65534, 65534));
+        assert_eq!(resolve_user(&d, "65532").unwrap(), (65532, 65532));
+        assert_eq!(resolve_user(&d, "1:2").unwrap(), (1, 2));
+        assert_eq!(resolve_user(&d, "app").unwrap(), (1000, 1001));
+        assert_eq!(resolve_user(&d, "app:staff").unwrap(), (1000, 50));
+        assert!(resolve_user(&d, "nobody-here").is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

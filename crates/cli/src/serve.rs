@@ -102,8 +102,15 @@ pub struct Activity {
 pub fn activity(port: u16) -> Activity {
     let mut a = Activity::default();
     let want = format!(":{port:04X}");
+    let mut buf = Vec::with_capacity(64 << 10);
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        // One big buffer: procfs hands the table out in pieces as large as the reads.
+        buf.clear();
+        let Ok(mut f) = std::fs::File::open(file) else { continue };
+        if std::io::Read::read_to_end(&mut f, &mut buf).is_err() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&buf);
         for line in text.lines().skip(1) {
             let mut f = line.split_whitespace();
             let (_sl, local, remote, state, queues) = (f.next(), f.next(), f.next(), f.next(), f.next());
@@ -266,5 +273,45 @@ fn describe(e: &run::Exit) -> String {
         (Some(s), _) => format!("exit status {s}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => "unknown status".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("3 days").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn activity_sees_queued_open_and_new_connections() {
+        let l = bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let a = activity(port);
+        assert_eq!((a.open, a.queued, a.peers.len()), (0, 0, 0));
+        // A connection the server has not accepted yet: in the accept queue.
+        let c1 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let a = activity(port);
+        assert_eq!(a.queued, 1, "{a:?}");
+        assert_eq!(a.peers.len(), 1, "{a:?}");
+        let (s1, _) = l.accept().unwrap();
+        let a = activity(port);
+        assert_eq!((a.open, a.queued), (1, 0), "{a:?}");
+        // Closed by the server first: TIME_WAIT on the server side, still a known peer,
+        // no longer open.
+        drop(s1);
+        drop(c1);
+        std::thread::sleep(Duration::from_millis(50));
+        let a = activity(port);
+        assert_eq!(a.open, 0, "{a:?}");
+        assert_eq!(a.peers.len(), 1, "{a:?}");
     }
 }
