@@ -26,8 +26,8 @@ pub struct Config {
     pub extra: [u8; EXTRA_MAX],
     pub extra_len: usize,
     pub health: &'static [u8],
-    pub spa: bool,
-    pub hidden: bool,
+    /// The boolean flags, indexed by id - SPA: --spa, --hidden, --no-seccomp, --allow-root.
+    pub flag: [bool; 4],
 }
 
 pub const MAX_CONNS: usize = 0;
@@ -54,13 +54,14 @@ const USAGE: &[u8] = b"usage: mote-httpd [--flag value]... (or env MOTE_FLAG_NAM
  --listen 0.0.0.0:8080|[::]:8080  --root /www  --max-conns 1024  --buf-size 4096
  --header-timeout 10  --idle-timeout 60  --write-timeout 30  --grace 10 (seconds)
  --log clf|json|off  --header 'Name: value'...  --health /healthz|off  --spa  --hidden
- --uid N  --gid N  --workers 1  --max-body 1048576  --help  --version
+ --uid N  --gid N  --allow-root  --no-seccomp  --workers 1  --max-body 1048576
+ --help  --version
 ";
 
 // The option names, by id: numeric options come first (id = index in `n`). One packed
 // string rather than an array of slices (16 bytes of pointer and length per name).
 const NAMES: &[u8] = b"max-conns buf-size header-timeout idle-timeout write-timeout grace workers \
-max-body uid gid listen root log header health spa hidden help version";
+max-body uid gid listen root log header health spa hidden no-seccomp allow-root help version";
 
 /// Defaults of the numeric options.
 const DEFAULTS: [u64; NUMS] = [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET];
@@ -79,9 +80,13 @@ const LIMITS: [(u32, u32); NUMS] = [
     (0, u32::MAX - 1),
 ];
 const HEADER: usize = 13;
-const SPA: usize = 15;
-const HIDDEN: usize = 16;
-const HELP: usize = 17;
+pub const SPA: usize = 15;
+pub const HIDDEN: usize = 16;
+/// --no-seccomp: no syscall filter (debugging, or a kernel/emulator without seccomp).
+pub const NO_SECCOMP: usize = 17;
+/// --allow-root: serve with euid 0 (refused otherwise).
+pub const ALLOW_ROOT: usize = 18;
+const HELP: usize = 19;
 
 pub fn err_line(parts: &[&[u8]]) {
     let mut b = [0u8; 512];
@@ -108,8 +113,7 @@ impl Config {
             extra: [0; EXTRA_MAX],
             extra_len: 0,
             health: b"/healthz",
-            spa: false,
-            hidden: false,
+            flag: [false; 4],
         }
     }
 }
@@ -136,7 +140,7 @@ pub fn parse(c: &mut Config) -> Result<(), i32> {
         let key = if key.len() <= kb.len() { sub(&kb, 0, key.len()) } else { b"" };
         let Some(id) = word(key, NAMES).filter(|&id| id < HELP) else { continue };
         let ok = match id {
-            SPA | HIDDEN => match word(v, b"1 true 0 false ") {
+            SPA..=ALLOW_ROOT => match word(v, b"1 true 0 false ") {
                 Some(i) => i > 1 || set(c, id, b""),
                 None => false,
             },
@@ -164,7 +168,7 @@ pub fn parse(c: &mut Config) -> Result<(), i32> {
             return Err(0);
         }
         let v = match (id, inline) {
-            (SPA | HIDDEN, None) => &b""[..],
+            (SPA..=ALLOW_ROOT, None) => &b""[..],
             (_, Some(v)) => v, // a flag without value refuses a non-empty one in set()
             _ => {
                 i += 1;
@@ -203,12 +207,10 @@ fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
             c.health = if off { b"" } else { v };
             off || v.first() == Some(&b'/')
         }
-        SPA => {
-            c.spa = true;
-            v.is_empty()
-        }
         _ => {
-            c.hidden = true;
+            if let Some(f) = c.flag.get_mut(id.wrapping_sub(SPA)) {
+                *f = true;
+            }
             v.is_empty()
         }
     }

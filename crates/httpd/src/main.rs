@@ -9,6 +9,7 @@ mod files;
 mod log;
 mod num;
 mod respond;
+mod seccomp;
 mod server;
 mod sys;
 

@@ -11,6 +11,7 @@ use crate::config::{self, err_line, Config, UNSET};
 use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
 use crate::respond::{Ctx, Plan};
+use crate::seccomp;
 use crate::num::{copy_fwd, sub};
 use crate::sys::{self, Fd, Slots};
 use mote_http::{parse_request, BodySkipper, Body, Header, Parsed, Version};
@@ -121,6 +122,10 @@ pub fn run(cfg: &Config) -> i32 {
     if e < 0 {
         return fail(b"cannot drop privileges to --uid/--gid", e);
     }
+    if sys::euid() == 0 && !cfg.flag[config::ALLOW_ROOT - config::SPA] {
+        err_line(&[b"refusing to run as root: give --uid/--gid, or --allow-root"]);
+        return 2;
+    }
     let sfd = sys::signal_fd();
     if sfd < 0 {
         err_line(&[b"cannot set up signal handling"]);
@@ -214,6 +219,11 @@ fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
     let n = (cfg.n[config::WORKERS] as usize).min(pids.len());
     let mut stopping = false;
     let mut deadline = 0;
+    // The supervisor's filter allows its own loop and a new worker's start; each worker
+    // then adds the serving loop's (filters stack: the worker gets the intersection).
+    if sandbox(cfg, seccomp::ALLOW.len()) < 0 {
+        return 1;
+    }
     loop {
         if !stopping {
             for p in pids.iter_mut().take(n).filter(|p| **p == 0) {
@@ -253,6 +263,20 @@ fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
     }
 }
 
+/// Installs the seccomp filter for the first `n` syscalls of `seccomp::ALLOW` unless
+/// --no-seccomp: 0, or -errno after printing. Fails closed: a kernel (or an emulator like
+/// qemu-user) that cannot filter makes the start fail, naming --no-seccomp.
+fn sandbox(cfg: &Config, n: usize) -> isize {
+    if cfg.flag[config::NO_SECCOMP - config::SPA] {
+        return 0;
+    }
+    let r = sys::sandbox(n);
+    if r < 0 {
+        fail(b"cannot install the seccomp filter (--no-seccomp runs without)", r);
+    }
+    r
+}
+
 fn listen_flags(shared: bool) -> u32 {
     if shared { sys::EPOLLIN | sys::EPOLLEXCLUSIVE } else { sys::EPOLLIN }
 }
@@ -275,6 +299,10 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     }
     // The log buffer lives outside the stack so it costs no memory until lines are written.
     let Some(logbuf) = sys::map_bytes(16384) else { return 1 };
+    // Everything is open and mapped: from here on only the serving loop's syscalls.
+    if sandbox(cfg, seccomp::SERVE) < 0 {
+        return 1;
+    }
     let mut env = Env {
         cfg,
         root,

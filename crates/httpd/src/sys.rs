@@ -234,88 +234,7 @@ pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 // references and slices, so every wrapper is safe to call.
 // ---------------------------------------------------------------------------------------
 
-#[cfg(target_arch = "x86_64")]
-mod nr {
-    pub const READ: usize = 0;
-    pub const WRITE: usize = 1;
-    pub const CLOSE: usize = 3;
-    pub const FSTAT: usize = 5;
-    pub const MMAP: usize = 9;
-    pub const RT_SIGACTION: usize = 13;
-    pub const RT_SIGPROCMASK: usize = 14;
-    pub const RT_SIGTIMEDWAIT: usize = 128;
-    pub const PREAD64: usize = 17;
-    pub const GETPID: usize = 39;
-    pub const SENDFILE: usize = 40;
-    pub const SOCKET: usize = 41;
-    pub const SENDTO: usize = 44;
-    pub const SHUTDOWN: usize = 48;
-    pub const BIND: usize = 49;
-    pub const LISTEN: usize = 50;
-    pub const SETSOCKOPT: usize = 54;
-    pub const CLONE: usize = 56;
-    pub const WAIT4: usize = 61;
-    pub const KILL: usize = 62;
-    pub const FCNTL: usize = 72;
-    pub const GETUID: usize = 102;
-    pub const GETGID: usize = 104;
-    pub const SETUID: usize = 105;
-    pub const SETGID: usize = 106;
-    pub const GETEUID: usize = 107;
-    pub const GETEGID: usize = 108;
-    pub const SETGROUPS: usize = 116;
-    pub const CLOCK_GETTIME: usize = 228;
-    pub const EXIT_GROUP: usize = 231;
-    pub const EPOLL_CTL: usize = 233;
-    pub const OPENAT: usize = 257;
-    pub const EPOLL_PWAIT: usize = 281;
-    pub const ACCEPT4: usize = 288;
-    pub const SIGNALFD4: usize = 289;
-    pub const EPOLL_CREATE1: usize = 291;
-    pub const PRLIMIT64: usize = 302;
-    pub const OPENAT2: usize = 437;
-}
-#[cfg(target_arch = "aarch64")]
-mod nr {
-    pub const READ: usize = 63;
-    pub const WRITE: usize = 64;
-    pub const CLOSE: usize = 57;
-    pub const FSTAT: usize = 80;
-    pub const MMAP: usize = 222;
-    pub const RT_SIGACTION: usize = 134;
-    pub const RT_SIGPROCMASK: usize = 135;
-    pub const RT_SIGTIMEDWAIT: usize = 137;
-    pub const PREAD64: usize = 67;
-    pub const GETPID: usize = 172;
-    pub const SENDFILE: usize = 71;
-    pub const SOCKET: usize = 198;
-    pub const SENDTO: usize = 206;
-    pub const SHUTDOWN: usize = 210;
-    pub const BIND: usize = 200;
-    pub const LISTEN: usize = 201;
-    pub const SETSOCKOPT: usize = 208;
-    pub const CLONE: usize = 220;
-    pub const WAIT4: usize = 260;
-    pub const KILL: usize = 129;
-    pub const FCNTL: usize = 25;
-    pub const GETUID: usize = 174;
-    pub const GETGID: usize = 176;
-    pub const SETUID: usize = 146;
-    pub const SETGID: usize = 144;
-    pub const GETEUID: usize = 175;
-    pub const GETEGID: usize = 177;
-    pub const SETGROUPS: usize = 159;
-    pub const CLOCK_GETTIME: usize = 113;
-    pub const EXIT_GROUP: usize = 94;
-    pub const EPOLL_CTL: usize = 21;
-    pub const OPENAT: usize = 56;
-    pub const EPOLL_PWAIT: usize = 22;
-    pub const ACCEPT4: usize = 242;
-    pub const SIGNALFD4: usize = 74;
-    pub const EPOLL_CREATE1: usize = 20;
-    pub const PRLIMIT64: usize = 261;
-    pub const OPENAT2: usize = 437;
-}
+use crate::seccomp::nr;
 
 // errno values (the same on x86_64 and aarch64), returned negated.
 pub const EPERM: isize = 1;
@@ -479,6 +398,10 @@ pub fn ids(group: bool) -> (isize, isize) {
     if group { (num(nr::GETGID, 0, 0, 0), num(nr::GETEGID, 0, 0, 0)) } else { (num(nr::GETUID, 0, 0, 0), num(nr::GETEUID, 0, 0, 0)) }
 }
 
+pub fn euid() -> isize {
+    num(nr::GETEUID, 0, 0, 0)
+}
+
 /// setgid(id) or setuid(id). The raw syscalls act on the calling thread only, which is
 /// the whole process here (one thread).
 pub fn set_id(group: bool, id: u64) -> isize {
@@ -488,6 +411,25 @@ pub fn set_id(group: bool, id: u64) -> isize {
 /// Drops all supplementary groups.
 pub fn clear_groups() -> isize {
     num(nr::SETGROUPS, 0, 0, 0)
+}
+
+/// PR_SET_NO_NEW_PRIVS, then the seccomp filter allowing the first `n` syscalls of
+/// `seccomp::ALLOW` for the rest of the process and its children: 0 or -errno.
+#[inline(never)]
+pub fn sandbox(n: usize) -> isize {
+    let mut p = [0u64; crate::seccomp::LEN];
+    let len = crate::seccomp::program(n, &mut p);
+    // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+    let prog: [usize; 2] = [len, p.as_ptr() as usize];
+    // SAFETY: prctl takes only integers here (args 3..5 must be 0); `prog` is a readable
+    // sock_fprog whose filter points at `len` instructions in `p`, which the kernel copies.
+    unsafe {
+        let r = sc(nr::PRCTL, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0, 0);
+        if r < 0 {
+            return r;
+        }
+        sc3(nr::SECCOMP, 1 /* SECCOMP_SET_MODE_FILTER */, 0, prog.as_ptr() as usize)
+    }
 }
 
 /// Raises the soft RLIMIT_NOFILE to `want`, capped by the hard limit.

@@ -15,8 +15,13 @@ pub fn repo() -> PathBuf {
 }
 
 /// Builds (once per test binary) or takes from MOTE_HTTPD_BIN the release binary.
+///
+/// The tests run as root and start the server without --uid/--gid, so every server they
+/// start gets MOTE_ALLOW_ROOT=1 (set here, once, in the test process's environment);
+/// tests/sandbox.rs removes it where it checks the refusal.
 pub fn bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
+    allow_root();
     BIN.get_or_init(|| {
         if let Ok(p) = std::env::var("MOTE_HTTPD_BIN") {
             return PathBuf::from(p);
@@ -26,8 +31,14 @@ pub fn bin() -> PathBuf {
     .clone()
 }
 
+fn allow_root() {
+    static SET: OnceLock<()> = OnceLock::new();
+    SET.get_or_init(|| std::env::set_var("MOTE_ALLOW_ROOT", "1"));
+}
+
 /// Runs scripts/build-httpd.sh for `target`; returns the binary path it prints.
 pub fn build(target: &str) -> PathBuf {
+    allow_root();
     let out = Command::new(repo().join("scripts/build-httpd.sh"))
         .arg(target)
         .stderr(Stdio::inherit())
