@@ -415,7 +415,6 @@ pub fn clear_groups() -> isize {
 
 /// PR_SET_NO_NEW_PRIVS, then the seccomp filter allowing the first `n` syscalls of
 /// `seccomp::ALLOW` for the rest of the process and its children: 0 or -errno.
-#[inline(never)]
 pub fn sandbox(n: usize) -> isize {
     let mut p = [0u64; crate::seccomp::LEN];
     let len = crate::seccomp::program(n, &mut p);
