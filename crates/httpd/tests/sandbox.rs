@@ -310,3 +310,38 @@ fn filter_program_allows_the_list_and_kills_everything_else() {
         Err(libc::SIGSYS)
     );
 }
+
+/// The syscall numbers in src/seccomp.rs, both architectures, against the kernel's own
+/// tables from linux-libc-dev: x86_64's unistd_64.h and the generic table aarch64 uses
+/// (asm-generic/unistd.h; `__NR3264_*` for the calls whose names differ on 32-bit). The
+/// aarch64 filter cannot be installed under qemu-user, so this is its check.
+#[test]
+fn syscall_numbers_match_the_kernel_headers() {
+    let src = std::fs::read_to_string(repo().join("crates/httpd/src/seccomp.rs")).unwrap();
+    let tables = [
+        ("x86_64", "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
+        ("aarch64", "/usr/include/asm-generic/unistd.h"),
+    ];
+    for (arch, header) in tables {
+        let h = std::fs::read_to_string(header)
+            .unwrap_or_else(|e| panic!("{header}: {e}; install linux-libc-dev (apt-get install linux-libc-dev)"));
+        let defined = |name: &str| -> Option<u64> {
+            h.lines().find_map(|l| {
+                let mut w = l.split_whitespace();
+                let (d, n, v) = (w.next()?, w.next()?, w.next()?);
+                (d == "#define" && (n == format!("__NR_{name}") || n == format!("__NR3264_{name}"))).then(|| v.parse().ok()).flatten()
+            })
+        };
+        let block = src.split(&format!("#[cfg(target_arch = \"{arch}\")]\npub mod nr {{")).nth(1).expect("nr module").split('}').next().unwrap();
+        let mut checked = 0;
+        for l in block.lines() {
+            let Some(rest) = l.trim().strip_prefix("pub const ") else { continue };
+            let Some((name, value)) = rest.split_once(": usize = ") else { continue };
+            let value: u64 = value.trim_end_matches(';').parse().unwrap();
+            let lower = name.to_ascii_lowercase();
+            assert_eq!(defined(&lower), Some(value), "{arch} {name}");
+            checked += 1;
+        }
+        assert!(checked >= 40, "{arch}: only {checked} numbers found");
+    }
+}
