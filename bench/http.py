@@ -145,7 +145,7 @@ server.errorlog = "{work}/lighttpd-error.log"
     sws = shutil.which('static-web-server') or os.path.expanduser('~/.cargo/bin/static-web-server')
     return {
         'mote-httpd': lambda p: [mote_bin, '--listen', f'127.0.0.1:{p}', '--root', root, '--log', 'off',
-                                 '--max-conns', '4096'],
+                                 '--max-conns', '4096', '--allow-root'],  # the bench runs as root
         'nginx': lambda p: ['nginx', '-e', 'stderr', '-c', nginx_conf(p)],
         'lighttpd': lambda p: ['lighttpd', '-D', '-f', lighttpd_conf(p)],
         'static-web-server': lambda p: [sws, '--host', '127.0.0.1', '--port', str(p), '--root', root,
