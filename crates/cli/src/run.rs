@@ -336,10 +336,12 @@ extern "C" fn forward(sig: libc::c_int) {
         // `set_forward_target` swaps it out delivers it.
         PENDING.store(sig, Ordering::SeqCst);
         let pid = FORWARD_TO.load(Ordering::SeqCst);
-        let parked = PENDING.swap(0, Ordering::SeqCst);
-        if pid > 0 && parked != 0 {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, parked) };
+        if pid > 0 {
+            let parked = PENDING.swap(0, Ordering::SeqCst);
+            if parked != 0 {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, parked) };
+            }
         }
     }
     if sig == libc::SIGINT || sig == libc::SIGTERM {

@@ -247,9 +247,10 @@ fn a_pid_1_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("did not stop within"));
-    // A second signal kills at once (well before the 20 s stop timeout). The gap keeps
-    // the two signals from merging into one pending signal on a busy machine.
-    let child = spawn("20s");
+    // A second signal kills at once (well before the 60 s stop timeout; the bound below
+    // is loose for busy machines, the message is what tells the two paths apart). The
+    // gap keeps the two signals from merging into one pending signal.
+    let child = spawn("60s");
     wait_started(child.id());
     let t0 = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -257,6 +258,6 @@ fn a_pid_1_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(137));
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("second stop signal"));
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("second stop signal"), "{}", String::from_utf8_lossy(&out.stderr));
 }
