@@ -32,6 +32,7 @@ Needs root, gcc, curl-free (raw sockets), the mote release binary (built here un
 $MOTE is set) and mote-httpd (scripts/build-httpd.sh unless $MOTE_HTTPD is set).
 """
 import argparse
+import glob
 import json
 import os
 import platform
@@ -312,6 +313,13 @@ class Bench:
             for n in names:
                 run(c + ["images", "rm", "--sync", n], check=False)
             run([ctr, "--address", addr, "namespaces", "rm", ns], check=False)
+            # containerd leaves an (empty) cgroup named after the namespace in every v1
+            # hierarchy.
+            for d in glob.glob(f"/sys/fs/cgroup/*/{ns}"):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
 
 
 class Missing(Exception):
