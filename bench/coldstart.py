@@ -135,7 +135,7 @@ class Bench:
         # mote-httpd: the binary we built, so bare and packed are the same bytes.
         base = ["pack", self.httpd, "--site", site, "--compression", "gzip"]
         self.images["httpd"] = self._pack("httpd", base, entry=["/mote-httpd"], args=lambda p: ["--listen", f"127.0.0.1:{p}", "--root", "/www", "--log", "off"],
-                                          bare=lambda p: [self.httpd, "--listen", f"127.0.0.1:{p}", "--root", site, "--log", "off"], activatable=True)
+                                          bare=lambda p: [self.httpd, "--listen", f"127.0.0.1:{p}", "--root", site, "--log", "off", "--allow-root"], activatable=True)
         if self.busybox and "statically linked" in run(["file", "-L", self.busybox]).stdout:
             entry = ["/busybox", "httpd", "-f", "-h", "/www"]
             base = ["pack", self.busybox, "--add", f"{site}:/www", "--entrypoint", json.dumps(entry)]
