@@ -142,7 +142,8 @@ class Server:
         self.errf = tempfile.TemporaryFile()
         cmd = [self.args.bin, "--listen", f"127.0.0.1:{self.port}", "--root", self.root, "--log", "off",
                "--header-timeout", str(self.args.server_timeout), "--idle-timeout", str(self.args.server_timeout),
-               "--write-timeout", str(self.args.server_timeout), "--max-body", "100000", "--buf-size", "2048"]
+               "--write-timeout", str(self.args.server_timeout), "--max-body", "100000", "--buf-size", "2048",
+               "--allow-root"]  # the fuzzer runs as root
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.errf)
         t0 = time.time()
         while time.time() - t0 < 10:

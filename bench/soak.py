@@ -88,7 +88,8 @@ def main():
         with open(os.path.join(root, name), "wb") as f:
             f.write(data)
     base = f"http://127.0.0.1:{args.port}"
-    srv = subprocess.Popen([args.bin, "--listen", f"127.0.0.1:{args.port}", "--root", root, "--log", "clf",
+    # The soak runs as root: the server refuses that without --allow-root.
+    srv = subprocess.Popen([args.bin, "--allow-root", "--listen", f"127.0.0.1:{args.port}", "--root", root, "--log", "clf",
                             "--header-timeout", "10", "--write-timeout", "10", "--idle-timeout", "15"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(200):
