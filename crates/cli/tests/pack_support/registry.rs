@@ -97,22 +97,7 @@ impl Registry {
             }
             Auth::Token { user, password } => {
                 need("openssl", "openssl");
-                ok(Command::new("openssl")
-                    .args([
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "rsa:2048",
-                        "-nodes",
-                        "-days",
-                        "2",
-                        "-subj",
-                        "/CN=mote-test-token",
-                    ])
-                    .arg("-keyout")
-                    .arg(dir.join("token.key"))
-                    .arg("-out")
-                    .arg(dir.join("token.crt")));
+                self_signed("mote-test-token", &[], &dir.join("token.key"), &dir.join("token.crt"));
                 let der = ok(Command::new("openssl")
                     .args(["x509", "-outform", "DER", "-in"])
                     .arg(dir.join("token.crt")))
@@ -142,28 +127,17 @@ impl Registry {
             need("openssl", "openssl");
             let certs = dir.join("certs");
             std::fs::create_dir_all(&certs).unwrap();
-            ok(Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=mote-test-ca",
-                ])
-                .args([
+            self_signed(
+                "mote-test-ca",
+                &[
                     "-addext",
                     "basicConstraints=critical,CA:TRUE",
                     "-addext",
                     "keyUsage=critical,keyCertSign,cRLSign",
-                ])
-                .arg("-keyout")
-                .arg(dir.join("ca.key"))
-                .arg("-out")
-                .arg(certs.join("ca.crt")));
+                ],
+                &dir.join("ca.key"),
+                &certs.join("ca.crt"),
+            );
             ok(Command::new("openssl")
                 .args([
                     "req",
@@ -401,4 +375,17 @@ fn serve_token(
     let token = format!("{signing_input}.{}", b64(&sig, true));
     let body = format!("{{\"token\":\"{token}\",\"access_token\":\"{token}\",\"expires_in\":600}}");
     let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+}
+
+/// A fresh RSA key and a self-signed certificate for `cn`, valid two days, with
+/// `extra` openssl-req arguments (extensions).
+fn self_signed(cn: &str, extra: &[&str], key: &Path, cert: &Path) {
+    ok(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj"])
+        .arg(format!("/CN={cn}"))
+        .args(extra)
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert));
 }
