@@ -311,7 +311,7 @@ impl Ctx<'_, '_> {
             if b.is_ascii_alphanumeric() || has(b"/-._~!$&'()*+,;=:@", b) {
                 w.byte(b);
             } else {
-                w.byte(b'%').hex(b as u64 >> 4, 1).hex(b as u64 & 15, 1);
+                w.byte(b'%').hex(b as u64, 2);
             }
         }
         w.byte(b'/');
