@@ -84,7 +84,7 @@ impl Clock {
         let (imf, rest) = src.split_at_mut(mote_http::date::IMF_LEN);
         if let Ok(imf) = <&mut [u8; mote_http::date::IMF_LEN]>::try_from(imf) {
             mote_http::date::format(u, imf);
-            let mon = MONTHS.chunks(3).position(|m| m == &imf[8..11]).unwrap_or(0) as u8 + 1;
+            let mon = MONTHS.chunks_exact(3).position(|m| m == &imf[8..11]).unwrap_or(0) as u8 + 1;
             rest[0] = b'0' + mon / 10;
             rest[1] = b'0' + mon % 10;
         }
