@@ -139,7 +139,6 @@ pub fn run(cfg: &Config) -> i32 {
 }
 
 /// The listening socket (or -errno).
-#[inline(never)] // measured smaller than inlined into its one caller
 fn listener(cfg: &Config) -> isize {
     let pid = sys::getpid() as u64;
     let activated = sys::env(b"LISTEN_PID").and_then(crate::num::parse_u64) == Some(pid)
