@@ -27,7 +27,16 @@ pub struct Config {
     pub extra_len: usize,
     pub health: &'static [u8],
     /// The boolean flags, indexed by id - SPA: --spa, --hidden, --no-seccomp, --allow-root.
+    /// Read them with [`Config::on`].
     pub flag: [bool; 4],
+}
+
+impl Config {
+    /// Whether the boolean flag `id` (SPA, HIDDEN, NO_SECCOMP or ALLOW_ROOT) was given.
+    #[inline(always)]
+    pub fn on(&self, id: usize) -> bool {
+        self.flag[id - SPA]
+    }
 }
 
 pub const MAX_CONNS: usize = 0;

@@ -192,12 +192,12 @@ impl Ctx<'_, '_> {
         if !cfg.health.is_empty() && norm == cfg.health {
             return self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
         }
-        if !cfg.flag[crate::config::HIDDEN - crate::config::SPA] && path::has_hidden_segment(norm) {
+        if !cfg.on(crate::config::HIDDEN) && path::has_hidden_segment(norm) {
             return self.err(404);
         }
         let trailing = norm.last() == Some(&b'/');
         // SPA fallback applies to a last segment without an extension.
-        let spa = cfg.flag[crate::config::SPA - crate::config::SPA] && !has(norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]), b'.');
+        let spa = cfg.on(crate::config::SPA) && !has(norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]), b'.');
         // "/a/b" -> "./a/b"
         pb[0] = b'.';
         let mut base = 1 + len;

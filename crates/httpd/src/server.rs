@@ -122,7 +122,7 @@ pub fn run(cfg: &Config) -> i32 {
     if e < 0 {
         return fail(b"cannot drop privileges to --uid/--gid", e);
     }
-    if sys::euid() == 0 && !cfg.flag[config::ALLOW_ROOT - config::SPA] {
+    if sys::euid() == 0 && !cfg.on(config::ALLOW_ROOT) {
         err_line(&[b"refusing to run as root: give --uid/--gid, or --allow-root"]);
         return 2;
     }
@@ -266,7 +266,7 @@ fn supervise(cfg: &Config, root: Fd, lfd: Fd, sfd: Fd) -> i32 {
 /// --no-seccomp: 0, or -errno after printing. Fails closed: a kernel (or an emulator like
 /// qemu-user) that cannot filter makes the start fail, naming --no-seccomp.
 fn sandbox(cfg: &Config, n: usize) -> isize {
-    if cfg.flag[config::NO_SECCOMP - config::SPA] {
+    if cfg.on(config::NO_SECCOMP) {
         return 0;
     }
     let r = sys::sandbox(n);
