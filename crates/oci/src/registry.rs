@@ -1193,6 +1193,17 @@ mod tests {
         (host, log)
     }
 
+    /// A client for a scripted registry on loopback (plain HTTP).
+    fn plain_http_client(host: &str) -> Client {
+        Client::new(
+            host,
+            ClientOptions {
+                insecure: true,
+                ..Default::default()
+            },
+        )
+    }
+
     const R503: &str =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     const R200: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
@@ -1200,13 +1211,7 @@ mod tests {
     #[test]
     fn server_errors_are_retried_with_backoff_then_succeed() {
         let (host, log) = scripted(vec![R503, R503, R200]);
-        let mut c = Client::new(
-            &host,
-            ClientOptions {
-                insecure: true,
-                ..Default::default()
-            },
-        );
+        let mut c = plain_http_client(&host);
         let t0 = std::time::Instant::now();
         c.ping("").unwrap();
         assert_eq!(log.lock().unwrap().len(), 3);
@@ -1221,13 +1226,7 @@ mod tests {
     #[test]
     fn retries_are_bounded_and_the_error_names_the_registry() {
         let (host, log) = scripted(vec![R503; 6]);
-        let mut c = Client::new(
-            &host,
-            ClientOptions {
-                insecure: true,
-                ..Default::default()
-            },
-        );
+        let mut c = plain_http_client(&host);
         let e = c.ping("").unwrap_err().to_string();
         assert!(
             e.contains(&format!(
@@ -1242,13 +1241,7 @@ mod tests {
     fn unauthorized_and_forbidden_are_explained() {
         let basic = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let (host, _) = scripted(vec![basic]);
-        let mut c = Client::new(
-            &host,
-            ClientOptions {
-                insecure: true,
-                ..Default::default()
-            },
-        );
+        let mut c = plain_http_client(&host);
         let e = c.ping("").unwrap_err().to_string();
         assert!(
             e.contains(&format!(
@@ -1259,13 +1252,7 @@ mod tests {
 
         let forbidden = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 59\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"DENIED\",\"message\":\"requested access\"}]}";
         let (host, log) = scripted(vec![forbidden]);
-        let mut c = Client::new(
-            &host,
-            ClientOptions {
-                insecure: true,
-                ..Default::default()
-            },
-        );
+        let mut c = plain_http_client(&host);
         let e = c
             .put_manifest("a/b", "1", MEDIA_MANIFEST, b"{}")
             .unwrap_err()
