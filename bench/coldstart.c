@@ -1,17 +1,24 @@
 /* coldstart: time from fork+exec of a server to its first complete HTTP 200 response.
  *
- *   coldstart RUNS PORT PATH -- SERVER ARGV...
+ *   coldstart RUNS PORT PATH [--server-cpu N] -- SERVER ARGV...
  *
- * For each run: fork, exec the server, and poll 127.0.0.1:PORT (connect, send one GET
+ * For each run: fork, (pin the child to CPU N with sched_setaffinity), exec the server, and poll 127.0.0.1:PORT (connect, send one GET
  * of PATH, read the status line) until a 200 arrives; then SIGKILL the server, reap it
  * and wait for the port to be free again. Prints one line per run (microseconds) and a
  * summary with the median and p90. C rather than Python so the poll loop itself costs
- * microseconds, not tens of them. */
+ * microseconds, not tens of them.
+ *
+ * Pin the harness itself to another CPU (taskset -c M coldstart ...) and the server with
+ * --server-cpu, so the poll loop never competes with the starting server. The child pins
+ * itself before exec rather than through `taskset -c N SERVER`: taskset is a dynamically
+ * linked program, and its own exec, ld.so and libc start-up (~0.4 ms here) would be timed
+ * as part of every server's start. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +62,13 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 6 || strcmp(argv[4], "--") != 0) {
-        fprintf(stderr, "usage: coldstart RUNS PORT PATH -- SERVER ARGV...\n");
+    int sep = 4, server_cpu = -1;
+    if (argc > 5 && strcmp(argv[4], "--server-cpu") == 0) {
+        server_cpu = atoi(argv[5]);
+        sep = 6;
+    }
+    if (argc < sep + 2 || strcmp(argv[sep], "--") != 0) {
+        fprintf(stderr, "usage: coldstart RUNS PORT PATH [--server-cpu N] -- SERVER ARGV...\n");
         return 2;
     }
     int runs = atoi(argv[1]), port = atoi(argv[2]);
@@ -67,7 +79,16 @@ int main(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
             setpgid(0, 0); /* its own group, so a forking server dies whole */
-            execvp(argv[5], argv + 5);
+            if (server_cpu >= 0) {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                CPU_SET(server_cpu, &set);
+                if (sched_setaffinity(0, sizeof set, &set) != 0) {
+                    perror("sched_setaffinity");
+                    _exit(127);
+                }
+            }
+            execvp(argv[sep + 1], argv + sep + 1);
             perror("exec");
             _exit(127);
         }

@@ -107,7 +107,8 @@ def rss_with_conns(pid, port, n=1000):
 def coldstart(argv, port, runs=50):
     binary = os.path.join(tempfile.gettempdir(), 'mote-coldstart')
     sh(['gcc', '-O2', '-o', binary, os.path.join(HERE, 'coldstart.c')])
-    out = sh(['taskset', '-c', CLIENT_CPU, binary, str(runs), str(port), '/1k.bin', '--'] + argv)
+    out = sh(['taskset', '-c', CLIENT_CPU, binary, str(runs), str(port), '/1k.bin',
+              '--server-cpu', SERVER_CPU, '--'] + argv)
     m = re.search(r'median_us=(\d+) p90_us=(\d+)', out)
     return int(m.group(1)), int(m.group(2))
 
@@ -206,7 +207,7 @@ def main():
             except subprocess.TimeoutExpired:
                 proc.kill()
         port += 1
-        row['cold_median'], row['cold_p90'] = coldstart(['taskset', '-c', SERVER_CPU] + argv_of(port), port,
+        row['cold_median'], row['cold_p90'] = coldstart(argv_of(port), port,
                                                         args.runs)
         table.append(row)
         print(f'bench: {row}', file=sys.stderr)
