@@ -12,11 +12,28 @@ pub fn mote() -> Command {
     c.env_remove("SOURCE_DATE_EPOCH")
         .env_remove("MOTE_REGISTRY_AUTH");
     // The pushed-blob cache of this test process, not the user's.
-    c.env(
-        "MOTE_CACHE_DIR",
-        std::env::temp_dir().join(format!("mote-test-cache-{}", std::process::id())),
-    );
+    c.env("MOTE_CACHE_DIR", scratch("cache"));
     c
+}
+
+/// A directory of this test process under cargo's target/tmp: `<kind>-<pid>`. The test
+/// harness has no exit hook to remove it, so the first call sweeps the directories of
+/// test processes that are gone (no /proc/<pid>) instead.
+pub fn scratch(kind: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    SWEPT.call_once(|| {
+        for e in std::fs::read_dir(base).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix("mote-test-").and_then(|r| r.rsplit_once('-'));
+            if let Some((_, pid)) = pid {
+                if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    });
+    base.join(format!("mote-test-{kind}-{}", std::process::id()))
 }
 
 /// Runs a command, panicking with its output if it fails.
@@ -127,7 +144,7 @@ pub fn static_binary() -> PathBuf {
 pub fn small_static_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("mote-test-bin-{}", std::process::id()));
+        let dir = scratch("bin");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let img = dir.join("img");
