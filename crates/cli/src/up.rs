@@ -12,7 +12,10 @@
 //!   65532 without capabilities, no_new_privs, host network.
 //!
 //! Everything `up` creates lives in one temporary directory and one container name;
-//! a [`Session`] owns both and removes them when dropped, whatever the exit path.
+//! a [`Session`] owns both and removes them when dropped, whatever the exit path. A
+//! `mote up` that could not clean up (SIGKILL, a crash) leaves a `session` file in its
+//! folder naming what it started; the next `mote up` removes such leftovers of dead
+//! processes before it starts ([`sweep_stale`]). Detached sessions are left alone.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -100,6 +103,7 @@ pub fn run(args: Args) -> Result<()> {
             .context("cannot install the signal handlers")?;
     }
 
+    sweep_stale();
     let runtime = match args.runtime {
         Some(Runtime::Builtin) => Runtime::Builtin,
         Some(r) => {
@@ -494,7 +498,7 @@ impl Session {
             Runtime::Builtin => PathBuf::new(),
             r => find_tool(r.name()).with_context(|| format!("`{}` is not on PATH", r.name()))?,
         };
-        Ok(Session {
+        let session = Session {
             runtime,
             tool,
             id,
@@ -505,7 +509,22 @@ impl Session {
             builtin: None,
             listen: None,
             stopped: false,
-        })
+        };
+        session.record();
+        Ok(session)
+    }
+
+    /// Writes what this session started into its folder, for [`sweep_stale`].
+    fn record(&self) {
+        let state = format!(
+            "runtime={}\ncontainer={}\nimage={}\n",
+            self.runtime.name(),
+            self.container.as_deref().unwrap_or(""),
+            self.podman_image.as_deref().unwrap_or("")
+        );
+        if let Err(e) = fs::write(self.dir.join(SESSION), state) {
+            eprintln!("mote: cannot write {}: {e}", self.dir.join(SESSION).display());
+        }
     }
 
     fn describe(&self) -> String {
@@ -578,6 +597,7 @@ impl Session {
             })
             .with_context(|| format!("podman load printed no image name: {out}"))?;
         self.podman_image = Some(name);
+        self.record();
         Ok(())
     }
 
@@ -611,6 +631,7 @@ impl Session {
             &name,
         ]))?;
         self.container = Some(container);
+        self.record();
         Ok(())
     }
 
@@ -678,6 +699,7 @@ impl Session {
             .status()
             .with_context(|| format!("cannot run {tool}"))?;
         self.container = Some(container);
+        self.record();
         if !status.success() {
             bail!("{tool} run failed ({status}):\n{}", self.log_tail());
         }
@@ -805,6 +827,10 @@ impl Session {
             ),
             Runtime::Builtin => bail!("the builtin mode cannot detach"),
         };
+        // Ours to keep running: a later `mote up` must not sweep it as a leftover.
+        if self.dir.exists() {
+            fs::write(self.dir.join(DETACHED), &cmd)?;
+        }
         self.stopped = true;
         Ok(cmd)
     }
@@ -883,6 +909,74 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The file in a session folder naming its runtime, container and image.
+const SESSION: &str = "session";
+/// Present in the folder of a detached session (it holds the stop command).
+const DETACHED: &str = "detached";
+
+/// Removes what earlier `mote up` processes started and could not remove because they
+/// died first (SIGKILL, a crash): for every `mote-up-<pid>-<n>` folder in the temporary
+/// directory whose pid is gone and which was not detached, the container (and podman
+/// image) its `session` file names, then the folder. Reports each sweep on stderr;
+/// failures are reported and otherwise ignored, they must not stop a new `up`.
+fn sweep_stale() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("mote-up-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new("/proc").join(pid.to_string()).exists() || dir.join(DETACHED).exists() {
+            continue;
+        }
+        let Ok(state) = fs::read_to_string(dir.join(SESSION)) else {
+            continue;
+        };
+        let field = |k: &str| {
+            state
+                .lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let runtime = field("runtime").unwrap_or_default();
+        let tool = find_tool(&runtime);
+        let run = |args: &[&str]| {
+            if let Some(t) = &tool {
+                let _ = Command::new(t).args(args).stdin(Stdio::null()).output();
+            }
+        };
+        let container = field("container");
+        if let Some(c) = &container {
+            match runtime.as_str() {
+                "podman" => run(&["rm", "-f", "-t", "0", c]),
+                "crun" | "runc" => run(&["delete", "-f", c]),
+                _ => {}
+            }
+        }
+        if let (Some(image), "podman") = (field("image"), runtime.as_str()) {
+            run(&["rmi", &image]);
+        }
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => eprintln!(
+                "mote: removed the leftovers of an earlier mote up (pid {pid}, {runtime}{})",
+                container.map(|c| format!(", container {c}")).unwrap_or_default()
+            ),
+            Err(e) => eprintln!(
+                "mote: cannot remove the leftovers in {}: {e}",
+                dir.display()
+            ),
+        }
     }
 }
 

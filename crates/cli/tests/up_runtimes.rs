@@ -294,6 +294,41 @@ fn up_runc() {
     up_with("runc", 18203);
 }
 
+/// A `mote up` killed with SIGKILL cannot clean up: its container keeps the port and
+/// its state folder stays. The next `mote up` removes both before it starts, so it can
+/// take the same port.
+#[test]
+fn up_sweeps_what_a_killed_up_left() {
+    require_tool("crun");
+    let port = 18211;
+    let scratch = Scratch::new("up-sweep");
+    let site = scratch.0.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.html"), "swept\n").unwrap();
+
+    let mut first = start(&site, port, "crun");
+    let report = first.lines.join("\n");
+    let state = PathBuf::from(first.field("state").unwrap_or_else(|| panic!("no state line: {report}")));
+    let rt = first.field("runtime").unwrap_or_default();
+    let container = rt
+        .split("container ")
+        .nth(1)
+        .map(|c| c.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("no container name in {rt}"));
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert_eq!(http_get(port, "/healthz").unwrap().0, 200, "the container outlives a SIGKILLed mote up");
+    assert!(state.is_dir(), "state folder {} should still be there", state.display());
+    assert!(run(Command::new("crun").arg("list")).contains(&container));
+
+    let second = start(&site, port, "crun");
+    assert_eq!(http_get(port, "/").unwrap(), (200, b"swept\n".to_vec()));
+    assert!(!state.exists(), "leftover state folder {} not swept", state.display());
+    let list = run(Command::new("crun").arg("list"));
+    assert!(!list.contains(&container), "leftover container {container} not swept: {list}");
+    drop(second);
+}
+
 /// No container runtime: `mote run`'s namespaces.
 #[test]
 fn up_builtin() {
