@@ -52,7 +52,8 @@ pub enum Network {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The image: an OCI layout directory or an oci-archive file, optionally PATH:TAG
+    /// The image: an OCI layout directory or an oci-archive file, optionally PATH:TAG, or
+    /// a registry reference (HOST[:PORT]/REPO[:TAG|@DIGEST], docker://HOST/REPO:TAG)
     pub image: String,
     /// Arguments replacing the image's Cmd (after `--`)
     #[arg(last = true)]
@@ -100,6 +101,10 @@ pub struct RunOpts {
     /// Mount a tmpfs at PATH (must exist in the image; 64 MiB max, mode 1777; repeatable)
     #[arg(long, value_name = "PATH")]
     pub tmpfs: Vec<String>,
+    /// How to reach the registry of a registry reference (--creds, --insecure,
+    /// --ca-cert), as for `mote inspect`
+    #[command(flatten)]
+    pub registry: Option<crate::push::RegistryArgs>,
 }
 
 /// Parses `16M`, `512k`, `1g`, `1048576` (powers of 1024).
@@ -140,7 +145,11 @@ pub struct Container {
 impl Container {
     /// Opens the image (extracting it on first use) and prepares the child's plan.
     pub fn prepare(spec: &RunSpec) -> Result<Container> {
-        let img = image::materialize(&spec.image)?;
+        let registry = match &spec.opts.registry {
+            Some(r) => r.client_options(false)?,
+            None => Default::default(),
+        };
+        let img = image::materialize(&spec.image, &registry)?;
         let cfg = &img.config;
         let o = &spec.opts;
 
@@ -188,18 +197,9 @@ impl Container {
             bail!("working directory {workdir:?} must be absolute");
         }
 
-        let proc_dir = img.rootfs.join("proc");
         let mut tmpfs = Vec::new();
         for t in &o.tmpfs {
-            let p = Path::new(t);
-            if !p.is_absolute() || t.split('/').any(|c| c == "..") {
-                bail!("--tmpfs {t:?}: expected an absolute path inside the container");
-            }
-            let host = img.rootfs.join(t.trim_start_matches('/'));
-            if !host.is_dir() {
-                bail!("--tmpfs {t}: the image has no directory {t} to mount it on");
-            }
-            tmpfs.push(host);
+            tmpfs.push(tmpfs_target(&img.rootfs, t)?);
         }
         let hostname = o.hostname.as_bytes().to_vec();
         if hostname.is_empty() || hostname.len() > 64 {
@@ -208,7 +208,6 @@ impl Container {
 
         let child = spawn::ChildPlan::new(spawn::PlanInput {
             rootfs: &img.rootfs,
-            proc_target: proc_dir.is_dir().then_some(proc_dir.as_path()),
             tmpfs: &tmpfs,
             exe: &exe,
             argv: &argv,
@@ -242,6 +241,33 @@ impl Container {
     pub fn start(&self) -> Result<Running> {
         let cg = cgroup::Cgroups::create(&self.limits)?;
         spawn::spawn(&self.child, cg, self.stop_signal)
+    }
+}
+
+/// Where `--tmpfs PATH` goes on the host: a directory of the image, reached without
+/// leaving the root filesystem through a symlink, and not /proc or /dev (mote mounts
+/// those itself).
+fn tmpfs_target(rootfs: &Path, t: &str) -> Result<std::path::PathBuf> {
+    let p = Path::new(t);
+    if !p.is_absolute() || t.split('/').any(|c| c == "..") {
+        bail!("--tmpfs {t:?}: expected an absolute path inside the container");
+    }
+    let inner = t.trim_matches('/');
+    if inner.is_empty() {
+        bail!("--tmpfs /: the root stays the image's, read-only; name a directory in it");
+    }
+    for own in ["proc", "dev"] {
+        if inner == own || inner.starts_with(&format!("{own}/")) {
+            bail!("--tmpfs {t}: /{own} is mounted by mote run itself (a fresh {own}); choose another directory");
+        }
+    }
+    let host = rootfs.join(inner);
+    let real = host.canonicalize().ok().filter(|r| r.is_dir());
+    let root = rootfs.canonicalize().with_context(|| format!("cannot open {}", rootfs.display()))?;
+    match real {
+        Some(r) if r.starts_with(&root) && r != root => Ok(r),
+        Some(_) => bail!("--tmpfs {t}: the image's {t} leads out of its directories (a symlink?); give a plain directory"),
+        None => bail!("--tmpfs {t}: the image has no directory {t} to mount it on"),
     }
 }
 

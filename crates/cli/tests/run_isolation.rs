@@ -54,6 +54,74 @@ fn the_container_sees_only_itself() {
     assert_eq!(r["args"], "/bin/probe report /etc/hostname /work /bin/probe /proc/1");
     // --network host (the default): the host's interfaces.
     assert!(r["interfaces"].split(',').count() > 1, "{}", r["interfaces"]);
+    assert_minimal_dev(&r);
+}
+
+/// The container's /dev is runc's minimal one, and nothing of the host's.
+fn assert_minimal_dev(r: &std::collections::HashMap<String, String>) {
+    // Exactly these names: no other host device is visible.
+    assert_eq!(r["dev_list"], "fd,full,null,random,shm,stderr,stdin,stdout,tty,urandom,zero", "{r:?}");
+    for (name, dev) in [("null", "1:3"), ("zero", "1:5"), ("full", "1:7"), ("random", "1:8"), ("urandom", "1:9"), ("tty", "5:0")] {
+        assert_eq!(r[&format!("dev:{name}")], format!("c {dev} 666"), "/dev/{name}");
+    }
+    assert_eq!(r["dev:fd"], "-> /proc/self/fd");
+    assert_eq!(r["dev:stdin"], "-> /proc/self/fd/0");
+    assert_eq!(r["dev:stdout"], "-> /proc/self/fd/1");
+    assert_eq!(r["dev:stderr"], "-> /proc/self/fd/2");
+    assert_eq!(r["dev:shm"], "d 1777");
+    // /dev/null swallows writes (opened as a shell's `>` opens it) and reads empty.
+    assert_eq!(r["dev_null_write"], "ok");
+    assert_eq!(r["dev_null_read"], "0 bytes");
+    assert_eq!(r["dev_zero_read"], "zeros");
+    assert_eq!(r["dev_urandom_read"], "32 random bytes");
+    // /dev/full: ENOSPC (28).
+    assert_eq!(r["dev_full_write"], "errno28");
+    // /dev itself takes no new files (read-only: EROFS), /dev/shm does.
+    assert_eq!(r["dev_write"], "errno30");
+    assert_eq!(r["dev_shm_write"], "ok 1 bytes");
+    // FSTYPE MOUNT_OPTIONS SUPER_OPTIONS
+    let dev: Vec<&str> = r["dev_mount"].split(' ').collect();
+    assert_eq!(dev[0], "tmpfs", "{dev:?}");
+    for o in ["ro", "nosuid", "noexec"] {
+        assert!(dev[1].split(',').any(|x| x == o), "/dev lacks {o}: {dev:?}");
+    }
+    assert!(dev[1].split(',').all(|x| x != "nodev"), "/dev must allow its nodes: {dev:?}");
+    assert!(dev[2].split(',').any(|x| x == "mode=755"), "{dev:?}");
+    let shm: Vec<&str> = r["dev_shm_mount"].split(' ').collect();
+    assert_eq!(shm[0], "tmpfs", "{shm:?}");
+    for o in ["rw", "nosuid", "nodev", "noexec"] {
+        assert!(shm[1].split(',').any(|x| x == o), "/dev/shm lacks {o}: {shm:?}");
+    }
+    assert!(r["proc_mount"].starts_with("proc "), "{}", r["proc_mount"]);
+}
+
+#[test]
+fn an_image_without_proc_and_dev_gets_both() {
+    let w = World::new();
+    let dir = w.tmp.path().join("bare");
+    let bin = std::fs::read(probe_binary()).unwrap();
+    // Nothing but the program: no /proc, no /dev, no /tmp.
+    write_layout(&dir, &[vec![Entry::Dir("bin", 0o755), Entry::File("bin/probe".into(), bin, 0o755)]], probe_config());
+    let out = w.mote().arg("run").arg(&dir).args(["--", "report", "/proc/1"]).output().unwrap();
+    let r = parse_report(ok(&out).as_bytes());
+    assert_eq!(r["exists:/proc/1"], "true", "{r:?}");
+    assert_eq!(r["proc_pids"], "1");
+    assert_minimal_dev(&r);
+    // The image's files are untouched but for the two mount points.
+    let out = w.mote().arg("run").arg(&dir).args(["--", "ls", "/"]).output().unwrap();
+    assert_eq!(ok(&out), "bin\ndev\nproc\n");
+}
+
+#[test]
+fn tmpfs_paths_are_checked() {
+    let w = World::new();
+    for (path, msg) in [("/dev", "mounted by mote run itself"), ("/proc/sys", "mounted by mote run itself"), ("/nope", "no directory"), ("tmp", "absolute path")] {
+        let out = w.run(&["--tmpfs", path], &["exit", "0"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && err.contains(msg), "--tmpfs {path}: {err}");
+    }
+    let out = w.run(&["--tmpfs", "/tmp"], &["exit", "0"]);
+    ok(&out);
 }
 
 #[test]

@@ -3,14 +3,25 @@
 //! Accepted references:
 //! - an OCI image layout directory (`DIR`, or `DIR:TAG` to pick the manifest whose
 //!   `org.opencontainers.image.ref.name` is `TAG`);
-//! - an oci-archive (a tar of such a layout), `FILE` or `FILE:TAG`.
+//! - an oci-archive (a tar of such a layout), `FILE` or `FILE:TAG`;
+//! - a registry reference, as `mote inspect` takes it: `docker://HOST/REPO[:TAG|@DIGEST]`,
+//!   or `HOST[:PORT]/REPO[:TAG|@DIGEST]` when no such file exists (a host has a `.` or
+//!   a `:`, or is `localhost`). The manifest is fetched (for an index: the entry for
+//!   this host's platform), then, unless that manifest is already extracted, its config
+//!   and layers, each checked against its descriptor's size and digest.
 //!
 //! The layers are extracted once into a cache directory keyed by the manifest digest
 //! (`<state>/rootfs/<hex>/rootfs`, with the image config next to it), so a second run of
-//! the same image reads two small JSON files and goes straight to `clone`. The extracted
-//! tree is only ever mounted read-only into containers. Extraction happens under a
-//! temporary name (`.tmp-<pid>-<n>`) that is renamed into place when complete; temps
-//! left by a killed mote are swept on the next start.
+//! the same image reads two small JSON files and goes straight to `clone` (for a
+//! registry image: after one manifest request, which tells whether the tag moved). The
+//! extracted tree is only ever mounted read-only into containers. Extraction happens
+//! under a temporary name (`.tmp-<pid>-<n>`) that is renamed into place when complete;
+//! temps left by a killed mote are swept on the next start. A blob that fails its check
+//! leaves nothing in the cache.
+//!
+//! The only things mote adds to an image's tree are the empty directories `/proc` and
+//! `/dev` when the image lacks them: the root is mounted read-only, so the mount points
+//! for the container's fresh proc and its minimal /dev must exist beforehand.
 
 use std::collections::HashMap;
 use std::fs;
@@ -19,8 +30,11 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use mote_oci::read;
+use mote_oci::registry::{Client, ClientOptions, Reference};
+use mote_oci::spec::{is_index, is_manifest, Descriptor};
+use mote_oci::Digest;
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -109,21 +123,10 @@ impl Source {
         }
     }
 
-    fn blob(&self, digest: &str, verify: bool) -> Result<Vec<u8>> {
-        let hex = digest_hex(digest)?;
-        let bytes = self.read(&format!("blobs/sha256/{hex}"))?;
-        if verify {
-            let got = hex_of(&Sha256::digest(&bytes));
-            if got != hex {
-                bail!("blob {digest} is corrupt: its content hashes to sha256:{got}");
-            }
-        }
-        Ok(bytes)
+    /// A blob's bytes as stored (checked by the caller against its descriptor).
+    fn blob(&self, digest: &str) -> Result<Vec<u8>> {
+        self.read(&format!("blobs/sha256/{}", digest_hex(digest)?))
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn digest_hex(d: &str) -> Result<&str> {
@@ -133,22 +136,27 @@ fn digest_hex(d: &str) -> Result<&str> {
     }
 }
 
-/// Splits `PATH[:TAG]` where PATH exists.
-fn split_ref(reference: &str) -> Result<(PathBuf, Option<String>)> {
+/// Splits `PATH[:TAG]` where PATH exists; None when no such file or directory exists.
+fn split_ref(reference: &str) -> Option<(PathBuf, Option<String>)> {
     let p = Path::new(reference);
     if p.exists() {
-        return Ok((p.to_path_buf(), None));
+        return Some((p.to_path_buf(), None));
     }
     if let Some((path, tag)) = reference.rsplit_once(':') {
         if !path.is_empty() && Path::new(path).exists() && !tag.contains('/') {
-            return Ok((PathBuf::from(path), Some(tag.to_string())));
+            return Some((PathBuf::from(path), Some(tag.to_string())));
         }
     }
-    bail!(
-        "image {reference:?} is neither an OCI layout directory nor an oci-archive file \
-         (registry references are not supported by `mote run` yet: fetch one with \
-         `skopeo copy docker://REF oci:DIR` and run DIR)"
-    )
+    None
+}
+
+/// `HOST[:PORT]/REPO...` where HOST looks like a host name, the rule `mote inspect`
+/// uses: a `.` or `:` in the first component, or `localhost`. A path such as `./img`
+/// or `/x/y` never does.
+fn looks_like_registry(reference: &str) -> bool {
+    let Some((first, _)) = reference.split_once('/') else { return false };
+    first.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && (first.contains('.') || first.contains(':') || first == "localhost")
 }
 
 fn open_source(path: &Path) -> Result<Source> {
@@ -189,8 +197,14 @@ fn host_arch() -> &'static str {
     }
 }
 
-/// Picks the manifest descriptor to run from an index (recursing into nested indexes).
-fn select_manifest(src: &Source, index: &Value, tag: Option<&str>, depth: u32) -> Result<Value> {
+/// Picks the manifest descriptor to run from an index (recursing into nested indexes,
+/// whose bytes `fetch` returns verified against their descriptor).
+fn select_manifest(
+    index: &Value,
+    tag: Option<&str>,
+    depth: u32,
+    fetch: &mut dyn FnMut(&Value) -> Result<Vec<u8>>,
+) -> Result<Value> {
     if depth > 4 {
         bail!("image indexes nest more than 4 deep");
     }
@@ -219,37 +233,212 @@ fn select_manifest(src: &Source, index: &Value, tag: Option<&str>, depth: u32) -
     };
     let mt = chosen["mediaType"].as_str().unwrap_or("");
     if mt == MEDIA_INDEX || mt == MEDIA_DOCKER_LIST {
-        let d = chosen["digest"].as_str().context("index entry without digest")?;
-        let nested: Value = serde_json::from_slice(&src.blob(d, true)?).context("nested index is not JSON")?;
-        return select_manifest(src, &nested, None, depth + 1);
+        let nested: Value = serde_json::from_slice(&fetch(chosen)?).context("nested index is not JSON")?;
+        return select_manifest(&nested, None, depth + 1, fetch);
     }
     Ok(chosen.clone())
 }
 
-/// Opens `reference`, extracting its root filesystem into the cache if needed.
-pub fn materialize(reference: &str) -> Result<Materialized> {
-    let (path, tag) = split_ref(reference)?;
-    let src = open_source(&path)?;
-    let index: Value = serde_json::from_slice(&src.read("index.json")?).context("index.json is not JSON")?;
-    let desc = select_manifest(&src, &index, tag.as_deref(), 0)?;
-    let mdigest = desc["digest"].as_str().context("manifest descriptor without digest")?.to_string();
-    let hex = digest_hex(&mdigest)?.to_string();
+/// A descriptor from JSON (sha256 digests only), for [`read::check_blob`].
+fn descriptor(v: &Value, role: &str) -> Result<Descriptor> {
+    serde_json::from_value(v.clone()).with_context(|| format!("malformed {role} descriptor {v}"))
+}
 
-    let cache = state_dir().join("rootfs");
-    let dir = cache.join(&hex);
-    if let Ok(cfg) = fs::read(dir.join("config.json")) {
-        let v: Value = serde_json::from_slice(&cfg).context("cached config.json is not JSON")?;
-        return Ok(Materialized { manifest_digest: mdigest, rootfs: dir.join("rootfs"), config: ImageConfig::from_json(&v) });
+/// Opens `reference`, extracting its root filesystem into the cache if needed.
+/// `registry` says how to reach a registry (used only for registry references).
+pub fn materialize(reference: &str, registry: &ClientOptions) -> Result<Materialized> {
+    if reference.starts_with("docker://") {
+        return pull(reference, registry);
+    }
+    if let Some((path, tag)) = split_ref(reference) {
+        return materialize_local(&path, tag.as_deref());
+    }
+    if looks_like_registry(reference) {
+        return pull(reference, registry);
+    }
+    bail!(
+        "image {reference:?} is neither an OCI layout directory nor an oci-archive file, nor a \
+         registry reference (write those as HOST[:PORT]/REPOSITORY[:TAG] or docker://HOST/REPOSITORY:TAG)"
+    )
+}
+
+/// An OCI layout or oci-archive on disk.
+fn materialize_local(path: &Path, tag: Option<&str>) -> Result<Materialized> {
+    let src = open_source(path)?;
+    let index: Value = serde_json::from_slice(&src.read("index.json")?).context("index.json is not JSON")?;
+    let desc = select_manifest(&index, tag, 0, &mut |d| {
+        let d = descriptor(d, "index")?;
+        let bytes = src.blob(&d.digest.to_string())?;
+        read::check_blob(&d, &bytes, "index")?;
+        Ok(bytes)
+    })?;
+    let mdigest = desc["digest"].as_str().context("manifest descriptor without digest")?.to_string();
+    if let Some(m) = cached(&mdigest)? {
+        return Ok(m);
+    }
+    let mdesc = descriptor(&desc, "manifest")?;
+    let manifest_bytes = src.blob(&mdigest)?;
+    read::check_blob(&mdesc, &manifest_bytes, "manifest")?;
+    let manifest: Value = serde_json::from_slice(&manifest_bytes).context("manifest is not JSON")?;
+    let cdesc = descriptor(&manifest["config"], "config")?;
+    let config_bytes = src.blob(&cdesc.digest.to_string())?;
+    read::check_blob(&cdesc, &config_bytes, "config")?;
+    extract(&mdigest, &manifest, &config_bytes, &mut |d| src.blob(&d.digest.to_string()))
+}
+
+/// An image in a registry: resolve the manifest, then fetch what the cache lacks.
+fn pull(reference: &str, opts: &ClientOptions) -> Result<Materialized> {
+    let r = Reference::parse(reference)?;
+    pull_ref(&r, opts)
+        // mote-oci's hints name `mote push`'s --user; `mote run`'s --user is the
+        // container's user, and its credentials flag is --creds.
+        .map_err(|e| anyhow::anyhow!("{}", format!("{e:#}").replace("--user USER:PASSWORD", "--creds USER:PASSWORD")))
+        .with_context(|| format!("cannot pull {r}"))
+}
+
+fn pull_ref(r: &Reference, opts: &ClientOptions) -> Result<Materialized> {
+    // A digest reference whose manifest is extracted already needs no network at all.
+    if let Some(d) = &r.digest {
+        if let Some(m) = cached(&d.to_string())? {
+            return Ok(m);
+        }
+    }
+    let repo = r.repository.clone();
+    let mut client = Client::new(&r.registry, opts.clone());
+    let (top, media_type) = match client.get_manifest(&repo, &r.manifest_ref()) {
+        Ok(m) => m,
+        Err(e) if format!("{e:#}").contains("(HTTP 404)") => bail!("{e:#}; {}", tags_hint(&mut client, &repo)),
+        Err(e) => return Err(e),
+    };
+    let top_digest = Digest::of(&top);
+    if let Some(d) = &r.digest {
+        if *d != top_digest {
+            bail!("registry {} served a manifest with digest {top_digest} for {r}", r.registry);
+        }
+    }
+    let top_json: Value = serde_json::from_slice(&top).context("the manifest is not JSON")?;
+    let (mdigest, manifest_bytes) = if is_index(&media_type) {
+        let desc = select_manifest(&top_json, None, 0, &mut |d| {
+            let d = descriptor(d, "index")?;
+            let (bytes, _) = client.get_manifest(&repo, &d.digest.to_string())?;
+            read::check_blob(&d, &bytes, "index")?;
+            Ok(bytes)
+        })?;
+        let d = descriptor(&desc, "manifest")?;
+        (d.digest.to_string(), Err(d))
+    } else if is_manifest(&media_type) {
+        (top_digest.to_string(), Ok(top))
+    } else {
+        bail!("{r} is not an image: media type {media_type:?}");
+    };
+    if let Some(m) = cached(&mdigest)? {
+        return Ok(m);
+    }
+    let manifest_bytes = match manifest_bytes {
+        Ok(b) => b,
+        Err(d) => {
+            let (bytes, _) = client.get_manifest(&repo, &mdigest)?;
+            read::check_blob(&d, &bytes, "manifest")?;
+            bytes
+        }
+    };
+    let manifest: Value = serde_json::from_slice(&manifest_bytes).context("the manifest is not JSON")?;
+    let cdesc = descriptor(&manifest["config"], "config")?;
+    let config = client.get_blob(&repo, &cdesc)?;
+    read::check_blob(&cdesc, &config, "config")?;
+    let mut fetched = 0u64;
+    let m = extract(&mdigest, &manifest, &config, &mut |d| {
+        let bytes = client.get_blob(&repo, d)?;
+        fetched += bytes.len() as u64;
+        Ok(bytes)
+    })?;
+    let layers = manifest["layers"].as_array().map_or(0, |a| a.len());
+    eprintln!("mote: pulled {r} ({mdigest}): {layers} layer(s), {fetched} bytes");
+    Ok(m)
+}
+
+/// After a 404 for a manifest: which tags the repository has, or that it has none.
+fn tags_hint(client: &mut Client, repo: &str) -> String {
+    let scope = format!("repository:{repo}:pull");
+    let r = client.request("GET", &format!("/v2/{repo}/tags/list?n=20"), &[], None, &scope, 1 << 20);
+    let tags: Vec<String> = match r {
+        Ok(r) if r.status == 200 => serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v["tags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect()))
+            .unwrap_or_default(),
+        Ok(r) if r.status == 404 => return format!("the registry has no repository {repo} (push the image there first)"),
+        _ => return format!("no such tag or digest in {repo}"),
+    };
+    if tags.is_empty() {
+        format!("repository {repo} has no tags")
+    } else {
+        format!("repository {repo} has the tags {}", tags.join(", "))
+    }
+}
+
+/// The cache directory of extracted images.
+fn cache_root() -> PathBuf {
+    state_dir().join("rootfs")
+}
+
+/// The extracted image for manifest `mdigest`, if it is in the cache.
+fn cached(mdigest: &str) -> Result<Option<Materialized>> {
+    let dir = cache_root().join(digest_hex(mdigest)?);
+    let Ok(cfg) = fs::read(dir.join("config.json")) else { return Ok(None) };
+    let v: Value = serde_json::from_slice(&cfg).context("cached config.json is not JSON")?;
+    let rootfs = dir.join("rootfs");
+    // Trees extracted by an older mote may lack the mount points.
+    ensure_mountpoints(&rootfs)?;
+    Ok(Some(Materialized { manifest_digest: mdigest.to_string(), rootfs, config: ImageConfig::from_json(&v) }))
+}
+
+/// Creates the empty directories the container's /proc and /dev are mounted on, when
+/// the image has none. Anything but a directory there is refused: mounting onto a
+/// symlink would follow it out of the tree.
+fn ensure_mountpoints(root: &Path) -> Result<()> {
+    for (name, mode) in [("proc", 0o555), ("dev", 0o755)] {
+        let p = root.join(name);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("the image's /{name} is not a directory: mote run mounts its own /{name} there"),
+            Err(_) => {
+                match fs::create_dir(&p) {
+                    Ok(()) => fs::set_permissions(&p, fs::Permissions::from_mode(mode))
+                        .with_context(|| format!("cannot set the mode of {}", p.display()))?,
+                    // Another mote made it a moment ago.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e).with_context(|| format!("cannot create the mount point {}", p.display())),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Extracts the layers of `manifest` into the cache under `mdigest`. `fetch` returns a
+/// layer's bytes as stored; they are checked here against the layer's descriptor
+/// before anything is unpacked, and a failure leaves nothing behind.
+fn extract(
+    mdigest: &str,
+    manifest: &Value,
+    config_bytes: &[u8],
+    fetch: &mut dyn FnMut(&Descriptor) -> Result<Vec<u8>>,
+) -> Result<Materialized> {
+    let hex = digest_hex(mdigest)?.to_string();
+    let config_json: Value = serde_json::from_slice(config_bytes).context("image config is not JSON")?;
+    let layers = manifest["layers"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
+    let layers: Vec<Descriptor> = layers.iter().map(|l| descriptor(l, "layer")).collect::<Result<_>>()?;
+    for l in &layers {
+        if l.size > MAX_LAYER_BYTES {
+            bail!("layer {} is {} bytes: more than the {MAX_LAYER_BYTES} bytes mote run accepts", l.digest, l.size);
+        }
     }
 
+    let cache = cache_root();
+    let dir = cache.join(&hex);
     fs::create_dir_all(&cache).with_context(|| format!("cannot create the state directory {}", cache.display()))?;
     fs::set_permissions(&cache, fs::Permissions::from_mode(0o711)).ok();
     sweep_temps(&cache);
-
-    let manifest: Value = serde_json::from_slice(&src.blob(&mdigest, true)?).context("manifest is not JSON")?;
-    let cdigest = manifest["config"]["digest"].as_str().context("manifest has no config digest")?;
-    let config_bytes = src.blob(cdigest, true)?;
-    let config_json: Value = serde_json::from_slice(&config_bytes).context("image config is not JSON")?;
 
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -259,15 +448,15 @@ pub fn materialize(reference: &str) -> Result<Materialized> {
         fs::create_dir_all(&root)?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o711))?;
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
-        for layer in manifest["layers"].as_array().map(|a| a.as_slice()).unwrap_or(&[]) {
-            let d = layer["digest"].as_str().context("layer without digest")?;
-            let mt = layer["mediaType"].as_str().unwrap_or("");
-            let blob = src.blob(d, true)?;
-            let tar = decompress(mt, &blob).with_context(|| format!("layer {d}"))?;
-            apply_layer(&root, &tar).with_context(|| format!("cannot extract layer {d}"))?;
+        for layer in &layers {
+            let blob = fetch(layer).with_context(|| format!("layer {}", layer.digest))?;
+            read::check_blob(layer, &blob, "layer")?;
+            let tar = decompress(&layer.media_type, &blob).with_context(|| format!("layer {}", layer.digest))?;
+            apply_layer(&root, &tar).with_context(|| format!("cannot extract layer {}", layer.digest))?;
         }
+        ensure_mountpoints(&root)?;
         let mut f = fs::File::create(tmp.join("config.json"))?;
-        f.write_all(&config_bytes)?;
+        f.write_all(config_bytes)?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -281,7 +470,7 @@ pub fn materialize(reference: &str) -> Result<Materialized> {
             return Err(e).with_context(|| format!("cannot move the extracted image to {}", dir.display()));
         }
     }
-    Ok(Materialized { manifest_digest: mdigest, rootfs: dir.join("rootfs"), config: ImageConfig::from_json(&config_json) })
+    Ok(Materialized { manifest_digest: mdigest.to_string(), rootfs: dir.join("rootfs"), config: ImageConfig::from_json(&config_json) })
 }
 
 /// Removes `.tmp-<pid>-*` extraction dirs whose mote is gone.

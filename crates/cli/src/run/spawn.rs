@@ -7,7 +7,7 @@
 //! (CLONE_VM | CLONE_VFORK, own stack), with CLONE_PIDFD so the parent gets a pidfd it
 //! can poll and signal without pid-reuse races.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -20,7 +20,6 @@ use super::cgroup::Cgroups;
 /// Inputs of the plan, borrowed from the caller.
 pub struct PlanInput<'a> {
     pub rootfs: &'a Path,
-    pub proc_target: Option<&'a Path>,
     pub tmpfs: &'a [std::path::PathBuf],
     pub exe: &'a CString,
     pub argv: &'a [String],
@@ -33,10 +32,44 @@ pub struct PlanInput<'a> {
     pub listen_fds: Vec<RawFd>,
 }
 
+/// A device node of the container's /dev.
+struct DevNode {
+    /// `<rootfs>/dev/NAME`.
+    path: CString,
+    /// The host's node, bind-mounted when mknod is not allowed.
+    host: &'static CStr,
+    dev: libc::dev_t,
+}
+
+/// The character devices every container gets, as runc and crun give them (the OCI
+/// runtime spec's default devices, without a console): name, major, minor.
+const DEV_NODES: [(&CStr, u32, u32); 6] = [
+    (c"/dev/null", 1, 3),
+    (c"/dev/zero", 1, 5),
+    (c"/dev/full", 1, 7),
+    (c"/dev/random", 1, 8),
+    (c"/dev/urandom", 1, 9),
+    (c"/dev/tty", 5, 0),
+];
+
+/// The symlinks of /dev: name, target.
+const DEV_LINKS: [(&str, &CStr); 4] = [
+    ("fd", c"/proc/self/fd"),
+    ("stdin", c"/proc/self/fd/0"),
+    ("stdout", c"/proc/self/fd/1"),
+    ("stderr", c"/proc/self/fd/2"),
+];
+
 /// The child's whole program, prepared.
 pub struct ChildPlan {
     rootfs: CString,
-    proc_target: Option<CString>,
+    /// `<rootfs>/proc`, where a fresh proc goes (the image, or the cache, has the directory).
+    proc_target: CString,
+    /// `<rootfs>/dev`, `<rootfs>/dev/shm`, the nodes and symlinks of /dev.
+    dev: CString,
+    dev_shm: CString,
+    dev_nodes: Vec<DevNode>,
+    dev_links: Vec<(CString, &'static CStr)>,
     tmpfs: Vec<CString>,
     exe: CString,
     _argv: Vec<CString>,
@@ -75,7 +108,20 @@ impl ChildPlan {
             .unwrap_or(63);
         Ok(ChildPlan {
             rootfs: cstr(i.rootfs)?,
-            proc_target: i.proc_target.map(cstr).transpose()?,
+            proc_target: cstr(&i.rootfs.join("proc"))?,
+            dev: cstr(&i.rootfs.join("dev"))?,
+            dev_shm: cstr(&i.rootfs.join("dev/shm"))?,
+            dev_nodes: DEV_NODES
+                .iter()
+                .map(|&(host, major, minor)| {
+                    let rel = Path::new(std::ffi::OsStr::from_bytes(host.to_bytes())).strip_prefix("/").expect("absolute");
+                    Ok(DevNode { path: cstr(&i.rootfs.join(rel))?, host, dev: libc::makedev(major, minor) })
+                })
+                .collect::<Result<_>>()?,
+            dev_links: DEV_LINKS
+                .iter()
+                .map(|&(name, target)| Ok((cstr(&i.rootfs.join("dev").join(name))?, target)))
+                .collect::<Result<_>>()?,
             tmpfs: i.tmpfs.iter().map(|p| cstr(p)).collect::<Result<_>>()?,
             exe: i.exe.clone(),
             _argv: argv,
@@ -155,6 +201,11 @@ const STEPS: &[&str] = &[
     "set no_new_privs",
     "set the parent-death signal",
     "exec the entrypoint",
+    "mount a tmpfs on /dev",
+    "create a device node in /dev",
+    "create a symlink in /dev",
+    "mount /dev/shm",
+    "remount /dev read-only",
 ];
 
 const CLONE_PIDFD: libc::c_ulong = 0x1000;
@@ -299,16 +350,91 @@ extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { child(c.plan, c.cg_fds, c.errfd, c.life_r, c.life_w) }
 }
 
+/// Reports the failed `step` (with errno) to the parent through `errfd` and exits.
+///
+/// # Safety
+/// Only for the cloned child: it ends the process with `_exit`.
+unsafe fn fail(errfd: RawFd, step: u32) -> ! {
+    let errno = *libc::__errno_location();
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&step.to_ne_bytes());
+    msg[4..].copy_from_slice(&errno.to_ne_bytes());
+    libc::write(errfd, msg.as_ptr().cast(), 8);
+    libc::_exit(127);
+}
+
+/// The container's /dev, as runc and crun make it, built before pivot_root while the
+/// host's nodes are still reachable: a small tmpfs (nosuid, noexec, mode 755) over the
+/// image's (read-only, usually empty) /dev, holding
+/// - the six character devices of [`DEV_NODES`], mode 0666. They are made with mknod,
+///   which needs no host path and adds no mount per node; where mknod is refused
+///   (EPERM: a user namespace, a devices cgroup, mote inside another container) the
+///   host's node is bind-mounted onto an empty file instead, which works everywhere
+///   mount does;
+/// - the symlinks fd, stdin, stdout and stderr into /proc/self/fd;
+/// - /dev/shm, a tmpfs of its own (nosuid, nodev, noexec, mode 1777, 64 MiB, the size
+///   docker gives).
+///
+/// Then /dev is remounted read-only: nothing can add nodes or files to it, while the
+/// nodes themselves stay readable and writable (a device's writes do not go to the
+/// file system) and /dev/shm, a mount of its own, stays writable. No host device but
+/// these six is reachable.
+///
+/// # Safety
+/// Only for the cloned child, in its own mount namespace, before pivot_root: it makes
+/// system calls only (no allocation, no locks), on paths prepared in the plan.
+unsafe fn make_dev(plan: &ChildPlan, errfd: RawFd) {
+    macro_rules! check {
+        ($e:expr, $step:expr) => {
+            if ($e) < 0 {
+                fail(errfd, $step);
+            }
+        };
+    }
+    let null = std::ptr::null::<libc::c_char>();
+    let dev = plan.dev.as_ptr();
+    // 64 KiB: it holds only inodes (nodes, short symlinks, a directory), no data.
+    check!(
+        libc::mount(c"tmpfs".as_ptr(), dev, c"tmpfs".as_ptr(), libc::MS_NOSUID | libc::MS_NOEXEC, c"mode=755,size=64k".as_ptr().cast()),
+        22
+    );
+    // Modes exactly as given (0666 nodes, 1777 shm), whatever mote's umask.
+    let umask = libc::umask(0);
+    for n in &plan.dev_nodes {
+        if libc::mknod(n.path.as_ptr(), libc::S_IFCHR | 0o666, n.dev) == 0 {
+            continue;
+        }
+        if *libc::__errno_location() != libc::EPERM {
+            fail(errfd, 23);
+        }
+        let fd = libc::open(n.path.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC, 0o666);
+        check!(fd, 23);
+        libc::close(fd);
+        check!(libc::mount(n.host.as_ptr(), n.path.as_ptr(), null, libc::MS_BIND, std::ptr::null()), 23);
+    }
+    for (path, target) in &plan.dev_links {
+        check!(libc::symlink(target.as_ptr(), path.as_ptr()), 24);
+    }
+    check!(libc::mkdir(plan.dev_shm.as_ptr(), 0o1777), 25);
+    check!(
+        libc::mount(
+            c"shm".as_ptr(),
+            plan.dev_shm.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"mode=1777,size=64m".as_ptr().cast()
+        ),
+        25
+    );
+    libc::umask(umask);
+    check!(
+        libc::mount(null, dev, null, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC, std::ptr::null()),
+        26
+    );
+}
+
 /// The child. Async-signal-safe calls only; never returns.
 unsafe fn child(plan: &ChildPlan, cg_fds: &[RawFd], errfd: RawFd, life_r: RawFd, life_w: RawFd) -> ! {
-    unsafe fn fail(errfd: RawFd, step: u32) -> ! {
-        let errno = *libc::__errno_location();
-        let mut msg = [0u8; 8];
-        msg[..4].copy_from_slice(&step.to_ne_bytes());
-        msg[4..].copy_from_slice(&errno.to_ne_bytes());
-        libc::write(errfd, msg.as_ptr().cast(), 8);
-        libc::_exit(127);
-    }
     macro_rules! check {
         ($e:expr, $step:expr) => {
             if ($e) < 0 {
@@ -347,18 +473,17 @@ unsafe fn child(plan: &ChildPlan, cg_fds: &[RawFd], errfd: RawFd, life_r: RawFd,
         ),
         3
     );
-    if let Some(p) = &plan.proc_target {
-        check!(
-            libc::mount(
-                c"proc".as_ptr(),
-                p.as_ptr(),
-                c"proc".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null()
-            ),
-            4
-        );
-    }
+    check!(
+        libc::mount(
+            c"proc".as_ptr(),
+            plan.proc_target.as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null()
+        ),
+        4
+    );
+    make_dev(plan, errfd);
     for t in &plan.tmpfs {
         check!(
             libc::mount(

@@ -5,7 +5,8 @@
 //!
 //! Modes (argv[1]):
 //!   report [PATH...]  key=value lines: pid, ids, capabilities, no_new_privs,
-//!                     hostname, /proc pids, kill(-1,0), writability of /, and for
+//!                     hostname, /proc pids, kill(-1,0), writability of /, /dev
+//!                     (names, nodes, links, writability, mount options), and for
 //!                     each PATH whether it exists
 //!   exit N            exit with status N
 //!   segv              crash on a null pointer write
@@ -119,10 +120,90 @@ fn report(paths: &[String]) {
         .unwrap_or_default();
     fds.sort();
     kv("fds", fds.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","));
+    dev_report(&mut kv);
     for p in paths {
         kv(&format!("exists:{p}"), std::fs::symlink_metadata(p).is_ok().to_string());
     }
     print!("{out}");
+}
+
+fn io_result<T>(r: std::io::Result<T>, ok: impl FnOnce(T) -> String) -> String {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => format!("errno{}", e.raw_os_error().unwrap_or(0)),
+    }
+}
+
+/// What /dev looks like: dev_list (names, sorted), dev:NAME (c MAJOR:MINOR MODE for
+/// nodes, -> TARGET for symlinks, d MODE for directories), what reading and writing the
+/// nodes does, whether /dev and /dev/shm take new files, and the mount options of both.
+fn dev_report(kv: &mut impl FnMut(&str, String)) {
+    use std::fs::{File, OpenOptions};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut names: Vec<String> = std::fs::read_dir("/dev")
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    kv("dev_list", names.join(","));
+    for n in &names {
+        let p = format!("/dev/{n}");
+        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+        let t = m.file_type();
+        let v = if t.is_symlink() {
+            format!("-> {}", std::fs::read_link(&p).map(|l| l.display().to_string()).unwrap_or_default())
+        } else if t.is_char_device() {
+            let r = m.rdev();
+            let (major, minor) = (((r >> 8) & 0xfff) | ((r >> 32) & !0xfff), (r & 0xff) | ((r >> 12) & !0xff));
+            format!("c {major}:{minor} {:o}", m.mode() & 0o7777)
+        } else if t.is_dir() {
+            format!("d {:o}", m.mode() & 0o7777)
+        } else {
+            format!("other {:o}", m.mode())
+        };
+        kv(&format!("dev:{n}"), v);
+    }
+    // As a shell's `> /dev/null` opens it.
+    kv("dev_null_write", io_result(
+        OpenOptions::new().write(true).create(true).truncate(true).open("/dev/null").and_then(|mut f| f.write_all(b"discarded")),
+        |_| "ok".into(),
+    ));
+    kv("dev_null_read", io_result(std::fs::read("/dev/null"), |b| format!("{} bytes", b.len())));
+    kv("dev_zero_read", io_result(
+        File::open("/dev/zero").and_then(|mut f| {
+            let mut b = [1u8; 64];
+            f.read_exact(&mut b).map(|_| b)
+        }),
+        |b| if b.iter().all(|&x| x == 0) { "zeros".into() } else { "not zeros".into() },
+    ));
+    kv("dev_full_write", io_result(OpenOptions::new().write(true).open("/dev/full").and_then(|mut f| f.write_all(b"x")), |_| "ok".into()));
+    kv("dev_urandom_read", io_result(
+        File::open("/dev/urandom").and_then(|mut f| {
+            let mut a = [0u8; 32];
+            let mut b = [0u8; 32];
+            f.read_exact(&mut a)?;
+            f.read_exact(&mut b)?;
+            Ok((a, b))
+        }),
+        |(a, b)| if a != b && a.iter().any(|&x| x != 0) { "32 random bytes".into() } else { "not random".into() },
+    ));
+    kv("dev_write", io_result(std::fs::write("/dev/probe-file", b"x"), |_| "ok".into()));
+    kv("dev_shm_write", io_result(
+        std::fs::write("/dev/shm/probe-file", b"x").and_then(|_| std::fs::read("/dev/shm/probe-file")),
+        |b| format!("ok {} bytes", b.len()),
+    ));
+    // mountinfo: ... MOUNT_POINT MOUNT_OPTIONS [optional...] - FSTYPE SOURCE SUPER_OPTIONS
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for (key, point) in [("dev_mount", "/dev"), ("dev_shm_mount", "/dev/shm"), ("proc_mount", "/proc")] {
+        let line = info.lines().rev().find(|l| l.split(' ').nth(4) == Some(point));
+        let v = line
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                let dash = f.iter().position(|&x| x == "-").unwrap_or(f.len() - 1);
+                format!("{} {} {}", f.get(dash + 1).unwrap_or(&"?"), f[5], f.get(dash + 3).unwrap_or(&"?"))
+            })
+            .unwrap_or_else(|| "none".into());
+        kv(key, v);
+    }
 }
 
 fn serve() {
