@@ -1,5 +1,10 @@
 //! `mote run IMAGE [-- ARGS]`: run a micro-container image with no other runtime.
 //!
+//! IMAGE is an OCI layout directory, an oci-archive, or a registry reference
+//! (`HOST[:PORT]/REPO[:TAG|@DIGEST]` or `docker://...`, as `mote inspect` takes it,
+//! with the same `--creds`/`MOTE_REGISTRY_AUTH`, `--insecure` and `--ca-cert`): see
+//! [`image`] for how it is resolved, verified and cached.
+//!
 //! The container is one `clone` away from mote: new pid, mount, uts and ipc
 //! namespaces (and a network namespace with only loopback for `--network none`; the
 //! default is `--network host`, so a server's port is reachable without any port
@@ -7,9 +12,11 @@
 //!
 //! 1. moves itself into the limit cgroups (`--memory`, `--pids`, `--cpus`), if any;
 //! 2. makes every mount private, bind-mounts the cached root filesystem onto itself,
-//!    remounts it read-only (nosuid, nodev), mounts a fresh proc at /proc if the image
-//!    has a /proc directory and tmpfs at each `--tmpfs` path, then `pivot_root`s into
-//!    it and detaches the old root: no host file is reachable;
+//!    remounts it read-only (nosuid, nodev), mounts a fresh proc at /proc, a minimal
+//!    /dev (a read-only tmpfs with null, zero, full, random, urandom and tty, the
+//!    fd/stdin/stdout/stderr symlinks and a writable /dev/shm, as runc and crun give)
+//!    and tmpfs at each `--tmpfs` path, then `pivot_root`s into it and detaches the
+//!    old root: no host file, and no other host device, is reachable;
 //! 3. sets the hostname, passes listening sockets as fds 3.. (socket activation);
 //! 4. drops every capability from the bounding and ambient sets, sets the image's user
 //!    (no supplementary groups), clears the effective/permitted/inheritable sets and
@@ -19,7 +26,8 @@
 //! Everything mount-related lives in the child's mount namespace and vanishes with it;
 //! cgroups are removed after the container is reaped (also when it crashed), and ones
 //! left by a killed mote are swept at the next start. The extracted root filesystem is
-//! a cache keyed by manifest digest (see [`image`]), so repeated runs skip extraction.
+//! a cache keyed by manifest digest (see [`image`]), so repeated runs skip extraction
+//! (and, for a registry image, every download but the manifest's).
 //! There is no helper process: mote itself is the parent that waits, forwards SIGINT,
 //! SIGTERM and SIGHUP to the container's pid 1 and returns its exit code (128+signal
 //! when it was killed). As in any pid namespace, pid 1 only receives signals it

@@ -110,6 +110,12 @@ fn an_image_without_proc_and_dev_gets_both() {
     // The image's files are untouched but for the two mount points.
     let out = w.mote().arg("run").arg(&dir).args(["--", "ls", "/"]).output().unwrap();
     assert_eq!(ok(&out), "bin\ndev\nproc\n");
+    // As root on the host the nodes are made with mknod: nothing of the host's devtmpfs
+    // is mounted in the container.
+    let out = w.mote().arg("run").arg(&dir).args(["--", "cat", "/proc/self/mountinfo"]).output().unwrap();
+    let mounts = ok(&out);
+    assert!(!mounts.contains("devtmpfs"), "{mounts}");
+    assert_eq!(mounts.lines().count(), 4, "/, /proc, /dev, /dev/shm and nothing else:\n{mounts}");
 }
 
 #[test]
@@ -328,4 +334,48 @@ fn a_pid_1_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     assert_eq!(out.status.code(), Some(137));
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     assert!(String::from_utf8_lossy(&out.stderr).contains("second stop signal"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Where mknod is refused (here: inside a user namespace, where it always is), the
+/// host's nodes are bind-mounted instead, and the container sees the same /dev.
+#[test]
+fn in_a_user_namespace_the_dev_nodes_are_bind_mounts() {
+    use std::io::Write;
+    let w = World::new();
+    // unshare makes the user namespace, then waits on stdin until we have written its
+    // id maps (root outside may write them; uids 0..65536 map to themselves).
+    let script = format!(
+        "read go; {m} run {i} -- report && {m} run {i} -- cat /proc/self/mountinfo",
+        m = MOTE,
+        i = w.image().display()
+    );
+    let mut child = std::process::Command::new("unshare")
+        .args(["--user", "--", "sh", "-c", &script])
+        .env("MOTE_STATE_DIR", w.state())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux) is needed");
+    let pid = child.id();
+    let ours = std::fs::read_link("/proc/self/ns/user").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_link(format!("/proc/{pid}/ns/user")).ok().as_ref() == Some(&ours) {
+        assert!(Instant::now() < deadline, "unshare did not make a user namespace");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::write(format!("/proc/{pid}/uid_map"), "0 0 65536\n").unwrap();
+    std::fs::write(format!("/proc/{pid}/gid_map"), "0 0 65536\n").unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = ok(&out);
+    let r = parse_report(text.as_bytes());
+    assert_eq!(r["uid"], "65532", "{text}");
+    assert_minimal_dev(&r);
+    for n in ["null", "zero", "full", "random", "urandom", "tty"] {
+        assert!(
+            text.lines().any(|l| l.contains(&format!(" /{n} /dev/{n} ")) && l.contains(" - devtmpfs ")),
+            "/dev/{n} is not a bind mount of the host's node:\n{text}"
+        );
+    }
 }

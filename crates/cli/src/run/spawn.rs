@@ -518,9 +518,9 @@ unsafe fn child(plan: &ChildPlan, cg_fds: &[RawFd], errfd: RawFd, life_r: RawFd,
     // Listening sockets to 3, 4, ...: first out of the way (high fds), then down.
     let mut high = [0 as RawFd; 16];
     let n = plan.listen_fds.len().min(high.len());
-    for i in 0..n {
-        high[i] = libc::fcntl(plan.listen_fds[i], libc::F_DUPFD_CLOEXEC, 200);
-        check!(high[i], 11);
+    for (h, &fd) in high.iter_mut().zip(&plan.listen_fds) {
+        *h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 200);
+        check!(*h, 11);
     }
     for (i, &h) in high.iter().enumerate().take(n) {
         check!(libc::dup2(h, 3 + i as RawFd), 11);
