@@ -30,7 +30,8 @@ use crate::run::{self, Container, RunOpts, RunSpec};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The image: an OCI layout directory or an oci-archive file, optionally PATH:TAG
+    /// The image: an OCI layout directory or an oci-archive file (optionally PATH:TAG), or a
+    /// registry reference HOST[:PORT]/REPO[:TAG|@DIGEST]
     pub image: String,
     /// Address to listen on (ADDR:PORT)
     #[arg(long)]

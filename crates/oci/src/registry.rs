@@ -417,7 +417,7 @@ impl Client {
             "basic" => {
                 if self.basic.is_none() {
                     bail!(
-                        "registry {} requires a user name and password (HTTP 401, Basic auth): pass --user USER:PASSWORD or set MOTE_REGISTRY_AUTH",
+                        "registry {} requires a user name and password (HTTP 401, Basic auth): pass --creds USER:PASSWORD or set MOTE_REGISTRY_AUTH",
                         self.host
                     );
                 }
@@ -469,7 +469,7 @@ impl Client {
                 match resp.status {
                     200 => {}
                     401 | 403 if self.basic.is_none() => bail!(
-                        "registry {}: the token server {realm} wants credentials (HTTP {}): pass --user USER:PASSWORD or set MOTE_REGISTRY_AUTH",
+                        "registry {}: the token server {realm} wants credentials (HTTP {}): pass --creds USER:PASSWORD or set MOTE_REGISTRY_AUTH",
                         self.host,
                         resp.status
                     ),

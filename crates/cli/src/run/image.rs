@@ -289,11 +289,7 @@ fn materialize_local(path: &Path, tag: Option<&str>) -> Result<Materialized> {
 /// An image in a registry: resolve the manifest, then fetch what the cache lacks.
 fn pull(reference: &str, opts: &ClientOptions) -> Result<Materialized> {
     let r = Reference::parse(reference)?;
-    pull_ref(&r, opts)
-        // mote-oci's hints name `mote push`'s --user; `mote run`'s --user is the
-        // container's user, and its credentials flag is --creds.
-        .map_err(|e| anyhow::anyhow!("{}", format!("{e:#}").replace("--user USER:PASSWORD", "--creds USER:PASSWORD")))
-        .with_context(|| format!("cannot pull {r}"))
+    pull_ref(&r, opts).with_context(|| format!("cannot pull {r}"))
 }
 
 fn pull_ref(r: &Reference, opts: &ClientOptions) -> Result<Materialized> {
