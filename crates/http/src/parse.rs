@@ -322,7 +322,6 @@ fn split_target(
     Ok((path, query, authority))
 }
 
-
 /// Parses a request head from the start of `buf` into `headers`.
 ///
 /// Returns `Ok(Parsed::Partial)` while `buf` holds a valid but incomplete head

@@ -66,8 +66,9 @@ fn unknown_and_edge_cases() {
 fn trimmed_types_are_octet_stream() {
     // Removed from the table to save bytes in mote-httpd (see docs/CONTRACT-http.md):
     // downloads that browsers save either way, and the obsolete AppCache manifest.
-    for ext in "doc docx xls xlsx ppt pptx rtf epub jar apk deb rpm dmg iso exe bin manifest appcache"
-        .split_whitespace()
+    for ext in
+        "doc docx xls xlsx ppt pptx rtf epub jar apk deb rpm dmg iso exe bin manifest appcache"
+            .split_whitespace()
     {
         let path = format!("/f.{ext}");
         assert_eq!(from_path(path.as_bytes()), DEFAULT, "{ext}");
