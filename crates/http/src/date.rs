@@ -23,7 +23,9 @@ const MONTHS: &[u8] = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec";
 /// The calendar is done with this closed form and short loops rather than
 /// Hinnant's era arithmetic: the loops run at most a few dozen times, and the
 /// code is a fraction of the size (each division by a constant is a
-/// multiply-and-shift sequence).
+/// multiply-and-shift sequence). Out of line: it is used three times, and its
+/// three divisions are not small.
+#[inline(never)]
 fn year_start(year: u32) -> u32 {
     let leaps = |y: u32| y / 4 - y / 100 + y / 400; // leap years in 1..=y
     365 * (year - 1970) + leaps(year - 1) - leaps(1969)
