@@ -3,17 +3,17 @@
 use crate::date;
 use crate::util::{fmt_u64, is_field_byte, is_tchar, span, U64_DIGITS};
 
-/// The reason phrases of 1xx to 5xx, groups separated by `|`. In a group each
-/// phrase follows one byte, its code's last two digits (0..=31: a control
-/// byte, never part of a phrase). Scanned linearly rather than a `match`
+/// The reason phrases of 1xx to 5xx, groups separated by `GROUP`. In a group
+/// each phrase follows one byte, its code's last two digits (0..=31: a control
+/// byte, never part of a phrase; so a phrase ends at the next control byte). Scanned linearly rather than a `match`
 /// (a jump table plus a pointer and length per arm, several hundred bytes more
 /// in a 20 KiB server), and one key byte rather than three ASCII digits per
 /// phrase; this runs once per response.
 const REASONS: &str = concat!(
-    "\x00Continue|",
-    "\x00OK\x04No Content\x06Partial Content|",
-    "\x01Moved Permanently\x02Found\x04Not Modified\x07Temporary Redirect\x08Permanent Redirect|",
-    "\x00Bad Request\x03Forbidden\x04Not Found\x05Method Not Allowed\x06Not Acceptable\x08Request Timeout\x0bLength Required\x0cPrecondition Failed\x0dContent Too Large\x0eURI Too Long\x0fUnsupported Media Type\x10Range Not Satisfiable\x11Expectation Failed\x1dToo Many Requests\x1fRequest Header Fields Too Large|",
+    "\x00Continue\x1e",
+    "\x00OK\x04No Content\x06Partial Content\x1e",
+    "\x01Moved Permanently\x02Found\x04Not Modified\x07Temporary Redirect\x08Permanent Redirect\x1e",
+    "\x00Bad Request\x03Forbidden\x04Not Found\x05Method Not Allowed\x06Not Acceptable\x08Request Timeout\x0bLength Required\x0cPrecondition Failed\x0dContent Too Large\x0eURI Too Long\x0fUnsupported Media Type\x10Range Not Satisfiable\x11Expectation Failed\x1dToo Many Requests\x1fRequest Header Fields Too Large\x1e",
     "\x00Internal Server Error\x01Not Implemented\x02Bad Gateway\x03Service Unavailable\x04Gateway Timeout\x05HTTP Version Not Supported",
 );
 
@@ -21,6 +21,8 @@ const REASONS: &str = concat!(
 /// server never sends (an empty reason is valid, RFC 9112 4).
 #[inline(never)]
 pub fn reason_phrase(status: u16) -> &'static str {
+    /// Separates the groups of REASONS: 30, a code no group has.
+    const GROUP: u8 = 0x1e;
     let (group, key) = (status / 100, status % 100);
     if key > 31 {
         return "";
@@ -28,10 +30,13 @@ pub fn reason_phrase(status: u16) -> &'static str {
     let bytes = REASONS.as_bytes();
     let mut g = 1;
     for (i, &b) in bytes.iter().enumerate() {
-        if b == b'|' {
+        if b == GROUP {
             g += 1;
         } else if g == group && b as u16 == key {
-            let end = span(bytes, i + 1, |c| c > 31 && c != b'|');
+            let mut end = i + 1;
+            while bytes.get(end).is_some_and(|&c| c > 31) {
+                end += 1;
+            }
             return REASONS.get(i + 1..end).unwrap_or("");
         }
     }
