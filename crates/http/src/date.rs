@@ -142,7 +142,11 @@ pub fn parse(s: &[u8]) -> Option<u64> {
             // The long name must be one of the seven (its first three letters
             // are then a short name, checked below like the other formats').
             word_index(LONG_DAY_NAMES, b' ', s.get(..comma)?, false)?;
-            (s.get(comma.saturating_sub(3)..)?, &RFC850_TEMPLATE[..], [8, 5, 12, 15, 2])
+            (
+                s.get(comma.saturating_sub(3)..)?,
+                &RFC850_TEMPLATE[..],
+                [8, 5, 12, 15, 2],
+            )
         }
     };
     if !shaped(t, layout) {
