@@ -23,7 +23,9 @@ const MONTHS: &[u8] = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec";
 /// The calendar is done with this closed form and short loops rather than
 /// Hinnant's era arithmetic: the loops run at most a few dozen times, and the
 /// code is a fraction of the size (each division by a constant is a
-/// multiply-and-shift sequence).
+/// multiply-and-shift sequence). Out of line: it is used three times, and its
+/// three divisions are not small.
+#[inline(never)]
 fn year_start(year: u32) -> u32 {
     let leaps = |y: u32| y / 4 - y / 100 + y / 400; // leap years in 1..=y
     365 * (year - 1970) + leaps(year - 1) - leaps(1969)
@@ -82,8 +84,8 @@ pub fn format(unix: u64, out: &mut [u8; IMF_LEN]) {
 const IMF_TEMPLATE: &[u8; IMF_LEN] = b"@@@, ## @@@ #### ##:##:## GMT";
 /// Layout of an asctime date; `_` is a digit or SP (the day is `SP DIGIT` or `2DIGIT`).
 const ASCTIME_TEMPLATE: &[u8; 24] = b"@@@ @@@ _# ##:##:## ####";
-/// Layout of an RFC 850 date after the full day name.
-const RFC850_TEMPLATE: &[u8; 24] = b", ##-@@@-## ##:##:## GMT";
+/// Layout of an RFC 850 date from the last three letters of the full day name.
+const RFC850_TEMPLATE: &[u8; 27] = b"@@@, ##-@@@-## ##:##:## GMT";
 
 /// Does `s` have the layout of `template`? Checking the shape first means the
 /// fields can then be read at fixed offsets without further bounds checks,
@@ -128,31 +130,36 @@ fn num(s: &[u8], at: usize, n: usize) -> u32 {
 /// 9110 asks for "within 50 years" of now, which a clock-less library cannot
 /// know; all such dates in the wild are old).
 pub fn parse(s: &[u8]) -> Option<u64> {
-    // Offsets of the month name, the day, the year and the time, and the
-    // number of year digits; the day name is s[..3] in every format.
-    let (mon, day, year, time, year_digits) = if shaped(s, IMF_TEMPLATE) {
-        (8, 5, 12, 17, 4)
-    } else if shaped(s, ASCTIME_TEMPLATE) {
-        (4, 8, 20, 11, 4)
-    } else {
-        let comma = find(s, b',')?;
-        let (name, rest) = s.split_at_checked(comma)?;
-        // The long name must be one of the seven (its first three letters
-        // are then a short name, checked below like the other formats').
-        if !shaped(rest, RFC850_TEMPLATE) || word_index(LONG_DAY_NAMES, b' ', name, false).is_none()
-        {
-            return None;
+    // The format follows from the first comma. `t` is the text the fields are
+    // read from: for RFC 850 it starts 3 letters before the comma, which lines
+    // its fields up with IMF-fixdate's. Then the layout of `t` and the offsets
+    // of the month name, the day, the year, the time, and the year's digits.
+    // One field-reading path for the three formats (smaller than three).
+    let (t, layout, [mon, day, year, time, year_digits]) = match find(s, b',') {
+        None => (s, &ASCTIME_TEMPLATE[..], [4, 8, 20, 11, 4]),
+        Some(3) => (s, &IMF_TEMPLATE[..], [8, 5, 12, 17, 4]),
+        Some(comma) => {
+            // The long name must be one of the seven (its first three letters
+            // are then a short name, checked below like the other formats').
+            word_index(LONG_DAY_NAMES, b' ', s.get(..comma)?, false)?;
+            (
+                s.get(comma.saturating_sub(3)..)?,
+                &RFC850_TEMPLATE[..],
+                [8, 5, 12, 15, 2],
+            )
         }
-        (comma + 5, comma + 2, comma + 9, comma + 12, 2)
     };
-    let day = num(s, day, 2);
-    let mut year = num(s, year, year_digits);
+    if !shaped(t, layout) {
+        return None;
+    }
+    let day = num(t, day, 2);
+    let mut year = num(t, year, year_digits);
     if year_digits == 2 {
         year += if year >= 70 { 1900 } else { 2000 };
     }
     word_index(DAY_NAMES, b' ', s.get(..3)?, false)?;
-    let month = word_index(MONTHS, b' ', s.get(mon..mon + 3)?, false)? as u32 + 1;
-    let (hour, min, sec) = (num(s, time, 2), num(s, time + 3, 2), num(s, time + 6, 2));
+    let month = word_index(MONTHS, b' ', t.get(mon..mon + 3)?, false)? as u32 + 1;
+    let (hour, min, sec) = (num(t, time, 2), num(t, time + 3, 2), num(t, time + 6, 2));
     // second = 60 is allowed by the grammar for leap seconds. Years before
     // 1970 are before the epoch: not representable.
     if year < 1970

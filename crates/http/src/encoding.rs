@@ -96,14 +96,11 @@ pub fn negotiate(accept_encoding: &[u8], available: u8) -> Option<Encoding> {
     for element in list(accept_encoding) {
         let (name, params) = split_once(element, b';');
         let name = trim_ows(name);
-        let index = if name == b"*" {
-            3
-        } else {
-            // x-gzip (index 3 in the word list) is gzip.
-            match word_index(b"br zstd gzip x-gzip", b' ', name, true) {
-                Some(i) => i.min(2),
-                None => continue,
-            }
+        // `*` is slot 3; x-gzip (word 4) is gzip.
+        let index = match word_index(b"br zstd gzip * x-gzip", b' ', name, true) {
+            Some(4) => 2,
+            Some(i) => i,
+            None => continue,
         };
         if let Some(slot) = weights.get_mut(index) {
             if *slot == UNSET {

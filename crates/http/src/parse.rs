@@ -298,9 +298,13 @@ fn split_target(
     let (pq, authority) = if target.first() == Some(&b'/') {
         (target, None)
     } else {
-        let rest = strip_prefix_ic(target, b"http://")
-            .or_else(|| strip_prefix_ic(target, b"https://"))
-            .ok_or(Fail::TargetForm)?;
+        // "http://" or "https://", the scheme case-insensitive: the scheme is
+        // looked up with the shared word_index (smaller than prefix compares).
+        let colon = find(target, b':').ok_or(Fail::TargetForm)?;
+        word_index(b"http https", b' ', sub(target, 0, colon), true).ok_or(Fail::TargetForm)?;
+        let [b'/', b'/', rest @ ..] = sub(target, colon + 1, target.len()) else {
+            return Err(Fail::TargetForm);
+        };
         // The authority runs to the first '/' or '?' (neither is a host byte).
         let end = span(rest, 0, is_host_byte);
         if end == 0 || !matches!(at(rest, end), None | Some(b'/' | b'?')) {
@@ -316,15 +320,6 @@ fn split_target(
     // its path is then "/" (RFC 9110 4.2.3).
     let path: &[u8] = if path.is_empty() { b"/" } else { path };
     Ok((path, query, authority))
-}
-
-fn strip_prefix_ic<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let head = s.get(..prefix.len())?;
-    if eq_ic(head, prefix) {
-        s.get(prefix.len()..)
-    } else {
-        None
-    }
 }
 
 /// Parses a request head from the start of `buf` into `headers`.
@@ -470,7 +465,7 @@ fn head<'b, 'h>(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Result<Request<
             None => Body::None,
         }
     };
-    let keep_alive = !framing.close && (version == Version::Http11 || framing.keep);
+    let keep_alive = framing.conn & 1 == 0 && (version == Version::Http11 || framing.conn & 2 != 0);
     Ok(Request {
         method,
         method_raw,
@@ -492,8 +487,8 @@ struct Framing<'b> {
     host: Option<&'b [u8]>,
     content_length: Option<u64>,
     te: Te,
-    close: bool,
-    keep: bool,
+    /// Connection tokens seen: 1 = close, 2 = keep-alive.
+    conn: u8,
 }
 
 impl<'b> Framing<'b> {
@@ -538,8 +533,11 @@ impl<'b> Framing<'b> {
             }
             Some(_) => {
                 for token in list(value) {
-                    self.close |= eq_ic(token, b"close");
-                    self.keep |= eq_ic(token, b"keep-alive");
+                    // Bit 0: close, bit 1: keep-alive. One word lookup rather than
+                    // two comparisons per token.
+                    if let Some(i) = word_index(b"close keep-alive", b' ', token, true) {
+                        self.conn |= 1 << i;
+                    }
                 }
             }
             None => {}

@@ -9,6 +9,23 @@
 
 use crate::util::at;
 
+/// Value of the hex digit `b` (either case), or `None`. Arithmetic rather than
+/// `char::to_digit(16)`, which is larger.
+fn hex(b: u8) -> Option<u8> {
+    let d = if b.is_ascii_digit() {
+        b - b'0'
+    } else {
+        // 'a'..='f' (or 'A'..='F', folded by | 0x20) to 10..=15; anything
+        // else lands at 16 or above (wrapping).
+        (b | 0x20).wrapping_sub(b'a').wrapping_add(10)
+    };
+    if d < 16 {
+        Some(d)
+    } else {
+        None
+    }
+}
+
 /// Why a path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
@@ -22,10 +39,6 @@ pub enum PathError {
     /// `out` is too small. It never is when `out.len() >= raw.len()`: the
     /// normalized path is never longer than the raw one.
     TooLong,
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Percent-decodes `raw` (an origin-form path, without the query) and removes

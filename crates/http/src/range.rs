@@ -1,6 +1,6 @@
 //! The `Range` request header for a single byte range (RFC 9110 14.1-14.2).
 
-use crate::util::{eq_ic, find, list, parse_dec, split_once, sub, trim_ows};
+use crate::util::{eq_ic, list, parse_dec, split_once, trim_ows};
 
 /// What to send in answer to a `Range` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +55,10 @@ fn spec(value: &[u8], len: u64) -> Option<RangeDecision> {
     if specs.next().is_some() {
         return None;
     }
-    let dash = find(spec, b'-')?;
-    let (first, last) = (sub(spec, 0, dash), sub(spec, dash + 1, spec.len()));
+    let (first, last) = split_once(spec, b'-');
+    if first.len() == spec.len() {
+        return None; // no '-'
+    }
     let last_byte = len - 1;
     if first.is_empty() {
         // suffix-range: the last n bytes.

@@ -81,25 +81,6 @@ pub(crate) fn span(s: &[u8], mut i: usize, ok: fn(u8) -> bool) -> usize {
     i
 }
 
-/// The rest of the first `\n`-separated record of `table` that starts with
-/// `key` (`""` if none). The status reasons are stored as such a
-/// packed table: a `match` with a string per arm costs a pointer and a
-/// length per arm, plus a jump table.
-#[inline(never)]
-pub(crate) fn record(table: &'static str, key: &[u8]) -> &'static str {
-    let bytes = table.as_bytes();
-    let mut start = 0;
-    while start < bytes.len() {
-        let rest = sub(bytes, start, bytes.len());
-        let len = find(rest, b'\n').unwrap_or(rest.len());
-        if sub(rest, 0, len).starts_with(key) {
-            return table.get(start + key.len()..start + len).unwrap_or("");
-        }
-        start += len + 1;
-    }
-    ""
-}
-
 /// Strips optional whitespace (SP / HTAB, RFC 9110 5.6.3) from both ends.
 pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {

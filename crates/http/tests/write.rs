@@ -142,3 +142,47 @@ fn reason_phrases_for_server_statuses() {
     assert_eq!(reason_phrase(1200), "");
     assert_eq!(reason_phrase(2000), "");
 }
+
+#[test]
+fn every_reason_phrase() {
+    // The whole table (RFC 9110 15): every other code has an empty reason.
+    let all = [
+        (100, "Continue"),
+        (200, "OK"),
+        (204, "No Content"),
+        (206, "Partial Content"),
+        (301, "Moved Permanently"),
+        (302, "Found"),
+        (304, "Not Modified"),
+        (307, "Temporary Redirect"),
+        (308, "Permanent Redirect"),
+        (400, "Bad Request"),
+        (403, "Forbidden"),
+        (404, "Not Found"),
+        (405, "Method Not Allowed"),
+        (406, "Not Acceptable"),
+        (408, "Request Timeout"),
+        (411, "Length Required"),
+        (412, "Precondition Failed"),
+        (413, "Content Too Large"),
+        (414, "URI Too Long"),
+        (415, "Unsupported Media Type"),
+        (416, "Range Not Satisfiable"),
+        (417, "Expectation Failed"),
+        (429, "Too Many Requests"),
+        (431, "Request Header Fields Too Large"),
+        (500, "Internal Server Error"),
+        (501, "Not Implemented"),
+        (502, "Bad Gateway"),
+        (503, "Service Unavailable"),
+        (504, "Gateway Timeout"),
+        (505, "HTTP Version Not Supported"),
+    ];
+    for status in 0..=u16::MAX {
+        let want = all
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or("", |(_, r)| *r);
+        assert_eq!(reason_phrase(status), want, "{status}");
+    }
+}
