@@ -71,6 +71,28 @@ fn mounts() -> Result<Vec<Mount>> {
     Ok(out)
 }
 
+/// Which hierarchy each wanted controller goes to: a cgroup v1 mount carrying it
+/// wins (hybrid hosts keep their controllers there), else a cgroup2 mount offering it.
+/// Controllers that land in the same mount share one group, so each mount appears once,
+/// in the order of `wanted`.
+fn place<'m>(mounts: &'m [Mount], wanted: &[&'static str]) -> Result<Vec<(&'m Mount, Vec<&'static str>)>> {
+    let mut out: Vec<(&Mount, Vec<&'static str>)> = Vec::new();
+    for &ctl in wanted {
+        let m = mounts
+            .iter()
+            .find(|m| !m.v2 && m.controllers.iter().any(|c| c == ctl))
+            .or_else(|| mounts.iter().find(|m| m.v2 && m.controllers.iter().any(|c| c == ctl)));
+        let Some(m) = m else {
+            bail!("cannot limit {ctl}: no cgroup hierarchy offers the {ctl} controller (see /proc/self/mountinfo)");
+        };
+        match out.iter_mut().find(|(o, _)| o.path == m.path) {
+            Some((_, ctls)) => ctls.push(ctl),
+            None => out.push((m, vec![ctl])),
+        }
+    }
+    Ok(out)
+}
+
 /// One group in one hierarchy.
 #[derive(Debug)]
 struct Group {
@@ -112,33 +134,23 @@ impl Cgroups {
         if limits.cpus.is_some() {
             wanted.push("cpu");
         }
-        for ctl in wanted {
-            let m = mounts
-                .iter()
-                .find(|m| !m.v2 && m.controllers.iter().any(|c| c == ctl))
-                .or_else(|| mounts.iter().find(|m| m.v2 && m.controllers.iter().any(|c| c == ctl)));
-            let Some(m) = m else {
-                bail!("cannot limit {ctl}: no cgroup hierarchy offers the {ctl} controller (see /proc/self/mountinfo)");
-            };
-            if let Some(g) = cg.groups.iter_mut().find(|g| g.v2 && m.v2 && g.dir.parent() == Some(&m.path)) {
-                g.controllers.push(ctl);
-                continue;
-            }
+        for (m, ctls) in place(&mounts, &wanted)? {
             if m.v2 {
-                // Enable the controller for children of the root; harmless if already on.
+                // A v2 group only has a controller's files (memory.max, pids.max,
+                // cpu.max) when its parent enables that controller for its children;
+                // each one needs `+ctl` (the root of a host without systemd enables
+                // none). Harmless if already on.
                 let sc = m.path.join("cgroup.subtree_control");
                 let on = fs::read_to_string(&sc).unwrap_or_default();
-                if !on.split_whitespace().any(|c| c == ctl) {
-                    write(&sc, &format!("+{ctl}"))?;
+                for ctl in ctls.iter().filter(|c| !on.split_whitespace().any(|o| o == **c)) {
+                    write(&sc, &format!("+{ctl}")).with_context(|| {
+                        format!("cannot enable the {ctl} controller for the groups under {}", m.path.display())
+                    })?;
                 }
             }
             let dir = m.path.join(&name);
-            if let Some(g) = cg.groups.iter_mut().find(|g| g.dir == dir) {
-                g.controllers.push(ctl);
-                continue;
-            }
             fs::create_dir(&dir).with_context(|| format!("cannot create cgroup {}", dir.display()))?;
-            cg.groups.push(Group { dir, v2: m.v2, controllers: vec![ctl] });
+            cg.groups.push(Group { dir, v2: m.v2, controllers: ctls });
         }
         // From here on Drop removes the groups if anything fails.
         for i in 0..cg.groups.len() {
@@ -258,5 +270,57 @@ fn sweep(mounts: &[Mount]) {
             }
             remove_group(&e.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(path: &str, v2: bool, ctls: &str) -> Mount {
+        Mount { path: PathBuf::from(path), v2, controllers: ctls.split(',').filter(|c| !c.is_empty()).map(String::from).collect() }
+    }
+
+    fn placed(mounts: &[Mount], wanted: &[&'static str]) -> Vec<(String, Vec<&'static str>)> {
+        place(mounts, wanted).unwrap().into_iter().map(|(m, c)| (m.path.display().to_string(), c)).collect()
+    }
+
+    #[test]
+    fn v2_only_host_one_group_with_every_controller() {
+        // All three controllers share one group: `create` enables each of them in the
+        // root's cgroup.subtree_control (it used to enable only the first, so pids.max
+        // and cpu.max did not exist: tests/run_cgroup2_vm.rs checks this on a real v2 kernel).
+        let m = [mount("/sys/fs/cgroup", true, "cpuset,cpu,io,memory,pids")];
+        assert_eq!(placed(&m, &["memory", "pids", "cpu"]), [("/sys/fs/cgroup".into(), vec!["memory", "pids", "cpu"])]);
+    }
+
+    #[test]
+    fn hybrid_host_v1_mounts_win() {
+        let m = [
+            mount("/sys/fs/cgroup/memory", false, "rw,nosuid,memory"),
+            mount("/sys/fs/cgroup/pids", false, "rw,pids"),
+            mount("/sys/fs/cgroup/cpu,cpuacct", false, "rw,cpu,cpuacct"),
+            mount("/sys/fs/cgroup/unified", true, ""),
+        ];
+        assert_eq!(
+            placed(&m, &["memory", "pids", "cpu"]),
+            [
+                ("/sys/fs/cgroup/memory".into(), vec!["memory"]),
+                ("/sys/fs/cgroup/pids".into(), vec!["pids"]),
+                ("/sys/fs/cgroup/cpu,cpuacct".into(), vec!["cpu"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn split_host_and_missing_controller() {
+        // memory on v1, the rest on the unified hierarchy.
+        let m = [mount("/sys/fs/cgroup/memory", false, "rw,memory"), mount("/sys/fs/cgroup/unified", true, "cpu,pids")];
+        assert_eq!(
+            placed(&m, &["memory", "pids", "cpu"]),
+            [("/sys/fs/cgroup/memory".into(), vec!["memory"]), ("/sys/fs/cgroup/unified".into(), vec!["pids", "cpu"])]
+        );
+        let err = place(&m[1..], &["memory"]).unwrap_err().to_string();
+        assert!(err.contains("no cgroup hierarchy offers the memory controller"), "{err}");
     }
 }
