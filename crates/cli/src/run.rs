@@ -14,9 +14,13 @@
 //! 2. makes every mount private, bind-mounts the cached root filesystem onto itself,
 //!    remounts it read-only (nosuid, nodev), mounts a fresh proc at /proc, a minimal
 //!    /dev (a read-only tmpfs with null, zero, full, random, urandom and tty, the
-//!    fd/stdin/stdout/stderr symlinks and a writable /dev/shm, as runc and crun give)
-//!    and tmpfs at each `--tmpfs` path, then `pivot_root`s into it and detaches the
-//!    old root: no host file, and no other host device, is reachable;
+//!    fd/stdin/stdout/stderr symlinks and a writable /dev/shm, as runc and crun give),
+//!    masks /proc as runc does (acpi, asound, interrupts, kcore, keys, latency_stats,
+//!    sched_debug, scsi, timer_list and timer_stats show nothing: /dev/null or an
+//!    empty read-only tmpfs over them; bus, fs, irq, sys and sysrq-trigger are
+//!    read-only, so even `--user 0` cannot write a sysctl or trigger a sysrq), mounts
+//!    a tmpfs at each `--tmpfs` path, then `pivot_root`s into it and detaches the old
+//!    root: no host file, and no other host device, is reachable;
 //! 3. sets the hostname, passes listening sockets as fds 3.. (socket activation);
 //! 4. drops every capability from the bounding and ambient sets, sets the image's user
 //!    (no supplementary groups), clears the effective/permitted/inheritable sets and

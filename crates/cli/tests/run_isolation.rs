@@ -115,7 +115,91 @@ fn an_image_without_proc_and_dev_gets_both() {
     let out = w.mote().arg("run").arg(&dir).args(["--", "cat", "/proc/self/mountinfo"]).output().unwrap();
     let mounts = ok(&out);
     assert!(!mounts.contains("devtmpfs"), "{mounts}");
-    assert_eq!(mounts.lines().count(), 4, "/, /proc, /dev, /dev/shm and nothing else:\n{mounts}");
+    // Mount points, field 5 of mountinfo; /proc's masked and read-only entries are
+    // checked by proc_is_masked_and_read_only_as_runc_makes_it.
+    let points: Vec<&str> =
+        mounts.lines().filter_map(|l| l.split(' ').nth(4)).filter(|p| !p.starts_with("/proc/")).collect();
+    assert_eq!(points, ["/", "/proc", "/dev", "/dev/shm"], "/, /proc, /dev, /dev/shm and nothing else:\n{mounts}");
+}
+
+/// runc's default masked /proc entries (plus docker's /proc/interrupts), and its
+/// read-only ones; the same lists as mote's spawn.rs.
+const PROC_MASKED: [&str; 10] =
+    ["acpi", "asound", "interrupts", "kcore", "keys", "latency_stats", "sched_debug", "scsi", "timer_list", "timer_stats"];
+const PROC_READONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// As root in the container (uid 0 owns /proc's files and needs no capability to
+/// write most sysctls or the sysrq trigger): the masked entries show nothing, the
+/// read-only ones refuse writes with EROFS, the rest of /proc works. The container's
+/// /proc is of the same kernel as the host's, so what the host lacks is skipped.
+#[test]
+fn proc_is_masked_and_read_only_as_runc_makes_it() {
+    let w = World::new();
+    let on_host = |n: &str| std::fs::symlink_metadata(format!("/proc/{n}")).is_ok();
+    let mut paths: Vec<String> = PROC_MASKED.iter().chain(&PROC_READONLY).map(|n| format!("/proc/{n}")).collect();
+    let sysctls = ["/proc/sys/kernel/hostname", "/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches", "/proc/irq/default_smp_affinity"];
+    let normal = ["/proc/meminfo", "/proc/cpuinfo", "/proc/uptime", "/proc/self/status", "/proc/self/mountinfo"];
+    paths.extend(sysctls.iter().chain(&normal).map(|p| p.to_string()));
+    let out = w.run(&["--user", "0", "--hostname", "masked"], &[&["proc"][..], &paths.iter().map(String::as_str).collect::<Vec<_>>()].concat());
+    let text = ok(&out);
+    let r = parse_report(text.as_bytes());
+    let mut want_mounts = std::collections::BTreeSet::new();
+    for n in PROC_MASKED {
+        let p = format!("/proc/{n}");
+        let read = &r[&format!("read:{p}")];
+        let Ok(host) = std::fs::symlink_metadata(&p) else {
+            assert_eq!(read, "absent", "{p} is not on this kernel");
+            continue;
+        };
+        want_mounts.insert(p.clone());
+        let mount = &r[&format!("mount:{p}")];
+        let opts: Vec<&str> = mount.split(' ').nth(1).unwrap_or("").split(',').collect();
+        assert!(opts.contains(&"ro") && opts.contains(&"nosuid") && opts.contains(&"noexec"), "{p}: {mount}");
+        if host.is_dir() {
+            assert_eq!(read, "dir ", "{p} must be an empty directory");
+            assert!(mount.starts_with("tmpfs ") && opts.contains(&"nodev"), "{p}: {mount}");
+        } else {
+            // /dev/null: reads empty (kcore, keys, timer_list, interrupts, ...).
+            assert_eq!(read, "file 0 bytes", "{p} must read empty");
+            assert!(mount.starts_with("tmpfs ") || mount.starts_with("devtmpfs "), "{p} is not /dev/null: {mount}");
+        }
+    }
+    for n in PROC_READONLY {
+        let p = format!("/proc/{n}");
+        if !on_host(n) {
+            assert_eq!(r[&format!("read:{p}")], "absent", "{p} is not on this kernel");
+            continue;
+        }
+        want_mounts.insert(p.clone());
+        let mount = &r[&format!("mount:{p}")];
+        assert!(mount.starts_with("proc "), "{p}: {mount}");
+        let opts: Vec<&str> = mount.split(' ').nth(1).unwrap_or("").split(',').collect();
+        for o in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.contains(&o), "{p} lacks {o}: {mount}");
+        }
+    }
+    // Writes (opening for writing, nothing is written): EROFS (30), not a permission
+    // error: root passes the permission checks, the mount is what stops it.
+    for p in std::iter::once("/proc/sysrq-trigger").chain(sysctls) {
+        let write = &r[&format!("write:{p}")];
+        if std::fs::symlink_metadata(p).is_err() {
+            assert_eq!(write, "absent", "{p}");
+        } else {
+            assert_eq!(write, "errno30", "{p} must be read-only");
+        }
+    }
+    assert!(sysctls[..2].iter().all(|p| std::path::Path::new(p).exists()), "this kernel has no kernel.hostname/core_pattern sysctls?");
+    // Read-only, not hidden: the sysctls still read (the container's own hostname).
+    assert_eq!(r["read:/proc/sys/kernel/hostname"], format!("file {} bytes", "masked\n".len()));
+    // The rest of /proc is the container's own, untouched.
+    for p in normal {
+        let read = &r[&format!("read:{p}")];
+        assert!(read.starts_with("file ") && read != "file 0 bytes", "{p}: {read}");
+    }
+    // No other mount under /proc.
+    let got: std::collections::BTreeSet<String> =
+        r.keys().filter_map(|k| k.strip_prefix("mount:")).map(str::to_string).collect();
+    assert_eq!(got, want_mounts, "{text}");
 }
 
 #[test]
@@ -377,5 +461,17 @@ fn in_a_user_namespace_the_dev_nodes_are_bind_mounts() {
             text.lines().any(|l| l.contains(&format!(" /{n} /dev/{n} ")) && l.contains(" - devtmpfs ")),
             "/dev/{n} is not a bind mount of the host's node:\n{text}"
         );
+    }
+    // Those binds are read-only (the container's root would own the host's inodes),
+    // and so are /proc's masks (binds of the container's /dev/null) and /proc/sys.
+    let opts = |point: &str| {
+        text.lines().find(|l| l.split(' ').nth(4) == Some(point)).map(|l| l.split(' ').nth(5).unwrap_or("").to_string())
+    };
+    for point in ["/dev/null", "/dev/tty", "/proc/sys", "/proc/keys"] {
+        if point.starts_with("/proc/") && !std::path::Path::new(point).exists() {
+            continue;
+        }
+        let o = opts(point).unwrap_or_else(|| panic!("no mount at {point}:\n{text}"));
+        assert!(o.split(',').any(|x| x == "ro"), "{point} is not read-only: {o}");
     }
 }

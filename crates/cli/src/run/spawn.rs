@@ -60,6 +60,35 @@ const DEV_LINKS: [(&str, &CStr); 4] = [
     ("stderr", c"/proc/self/fd/2"),
 ];
 
+/// The /proc entries a container must not see (the masked paths of runc's default
+/// spec, those under /proc, plus /proc/interrupts from docker's defaults): host
+/// memory (kcore), the kernel keyrings, timer and scheduler internals that leak host
+/// activity, hardware tables. A file gets the container's /dev/null bound over it (it
+/// reads empty), a directory an empty read-only tmpfs. Entries this kernel does not
+/// have are skipped. runc's /sys entries (/sys/firmware, ...) need nothing: the
+/// container has no sysfs.
+const PROC_MASKED: [&CStr; 10] = [
+    c"acpi",
+    c"asound",
+    c"interrupts",
+    c"kcore",
+    c"keys",
+    c"latency_stats",
+    c"sched_debug",
+    c"scsi",
+    c"timer_list",
+    c"timer_stats",
+];
+
+/// The /proc entries a container sees but must not write (runc's default read-only
+/// paths): kernel settings (sys: sysctls, among them core_pattern, which the kernel
+/// runs as root on the host), sysrq-trigger, IRQ affinities, bus and file system
+/// knobs. Root in the container owns these files and needs no capability to write
+/// most of them (core_pattern and sysrq-trigger among them), so each is bind-mounted
+/// onto itself and remounted read-only: a write fails with EROFS. Missing entries are
+/// skipped.
+const PROC_READONLY: [&CStr; 5] = [c"bus", c"fs", c"irq", c"sys", c"sysrq-trigger"];
+
 /// The child's whole program, prepared.
 pub struct ChildPlan {
     rootfs: CString,
@@ -206,6 +235,8 @@ const STEPS: &[&str] = &[
     "create a symlink in /dev",
     "mount /dev/shm",
     "remount /dev read-only",
+    "mask a /proc entry",
+    "make a /proc entry read-only",
 ];
 
 const CLONE_PIDFD: libc::c_ulong = 0x1000;
@@ -370,7 +401,9 @@ unsafe fn fail(errfd: RawFd, step: u32) -> ! {
 ///   which needs no host path and adds no mount per node; where mknod is refused
 ///   (EPERM: a user namespace, a devices cgroup, mote inside another container) the
 ///   host's node is bind-mounted onto an empty file instead, which works everywhere
-///   mount does;
+///   mount does, and that bind is remounted read-only (nosuid, noexec) like the tmpfs
+///   around it: the device still reads and writes, but the host's inode cannot be
+///   chmod-ed or touched from the container (its root may own it);
 /// - the symlinks fd, stdin, stdout and stderr into /proc/self/fd;
 /// - /dev/shm, a tmpfs of its own (nosuid, nodev, noexec, mode 1777, 64 MiB, the size
 ///   docker gives).
@@ -411,6 +444,16 @@ unsafe fn make_dev(plan: &ChildPlan, errfd: RawFd) {
         check!(fd, 23);
         libc::close(fd);
         check!(libc::mount(n.host.as_ptr(), n.path.as_ptr(), null, libc::MS_BIND, std::ptr::null()), 23);
+        check!(
+            libc::mount(
+                null,
+                n.path.as_ptr(),
+                null,
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC,
+                std::ptr::null()
+            ),
+            23
+        );
     }
     for (path, target) in &plan.dev_links {
         check!(libc::symlink(target.as_ptr(), path.as_ptr()), 24);
@@ -431,6 +474,67 @@ unsafe fn make_dev(plan: &ChildPlan, errfd: RawFd) {
         libc::mount(null, dev, null, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC, std::ptr::null()),
         26
     );
+}
+
+/// Masks [`PROC_MASKED`] and makes [`PROC_READONLY`] read-only in the fresh /proc,
+/// after [`make_dev`] (the file masks are binds of its /dev/null) and before
+/// pivot_root. Per entry: a stat and one mount for a masked one, two mounts for a
+/// read-only one, all by names relative to /proc (one chdir, which spares each call
+/// the walk of the long cache path of the root filesystem: 95 -> 80 µs). Measured:
+/// about 80 µs in the child for the 8 entries a Firecracker 6.18 kernel has, and
+/// about 0.15 ms more per `mote run` end to end (the mounts are also torn down at
+/// exit). The container can undo none of them (no CAP_SYS_ADMIN). The caller changes
+/// the working directory again before pivot_root.
+///
+/// A bind mount takes the flags of the mount it is made from: /dev/null lies on the
+/// read-only, nosuid, noexec /dev tmpfs (or, where nodes are host binds, on its own
+/// read-only bind), so each file mask is read-only with no remount. Writes to a
+/// masked file still go to /dev/null (a device's writes do not go through the file
+/// system, as with runc), but its inode cannot be chmod-ed or touched.
+///
+/// # Safety
+/// Only for the cloned child, in its own mount namespace, after /proc and /dev are
+/// mounted: it makes system calls only, on paths prepared in the plan.
+unsafe fn mask_proc(plan: &ChildPlan, errfd: RawFd) {
+    let null = std::ptr::null::<libc::c_char>();
+    if libc::chdir(plan.proc_target.as_ptr()) < 0 {
+        fail(errfd, 27);
+    }
+    for p in PROC_MASKED {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(p.as_ptr(), &mut st) < 0 {
+            if *libc::__errno_location() == libc::ENOENT {
+                continue;
+            }
+            fail(errfd, 27);
+        }
+        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                p.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                c"mode=555,size=4k".as_ptr().cast(),
+            )
+        } else {
+            libc::mount(c"../dev/null".as_ptr(), p.as_ptr(), null, libc::MS_BIND, std::ptr::null())
+        };
+        if r < 0 {
+            fail(errfd, 27);
+        }
+    }
+    for p in PROC_READONLY {
+        if libc::mount(p.as_ptr(), p.as_ptr(), null, libc::MS_BIND, std::ptr::null()) < 0 {
+            if *libc::__errno_location() == libc::ENOENT {
+                continue;
+            }
+            fail(errfd, 28);
+        }
+        let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        if libc::mount(null, p.as_ptr(), null, flags, std::ptr::null()) < 0 {
+            fail(errfd, 28);
+        }
+    }
 }
 
 /// The child. Async-signal-safe calls only; never returns.
@@ -483,7 +587,10 @@ unsafe fn child(plan: &ChildPlan, cg_fds: &[RawFd], errfd: RawFd, life_r: RawFd,
         ),
         4
     );
+    // SAFETY (both): we are the child, in its own mount namespace, /proc is mounted;
+    // mask_proc needs make_dev's /dev/null.
     make_dev(plan, errfd);
+    mask_proc(plan, errfd);
     for t in &plan.tmpfs {
         check!(
             libc::mount(

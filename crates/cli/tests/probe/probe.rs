@@ -17,6 +17,11 @@
 //!   sleep S           sleep S seconds
 //!   ls DIR            print the names in DIR, sorted, one per line
 //!   cat FILE          print FILE
+//!   proc [PATH...]    key=value lines on /proc: for each PATH, read:PATH (what
+//!                     reading it gives: absent, "file N bytes", "dir a,b,c" or
+//!                     errnoN) and write:PATH (opening it for writing, without
+//!                     writing: absent, ok or errnoN); mount:POINT for each mount
+//!                     under /proc (FSTYPE MOUNT_OPTIONS)
 //!   serve             socket-activated HTTP: accept on fd 3 (LISTEN_FDS=1,
 //!                     LISTEN_PID=getpid()), answer every request 200 "probe <pid>",
 //!                     on SIGTERM finish the current request and exit 0
@@ -206,6 +211,50 @@ fn dev_report(kv: &mut impl FnMut(&str, String)) {
     }
 }
 
+/// The `proc` mode: see the top of the file. Opening for writing is the whole write
+/// test: a read-only mount refuses the open, and nothing is written when it is not
+/// refused (so a failed mask cannot trigger a sysrq or change a sysctl).
+fn proc_report(paths: &[String]) {
+    use std::fs::OpenOptions;
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{k}={v}\n"));
+    for p in paths {
+        let absent = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+        let read = match std::fs::metadata(p) {
+            Err(e) if absent(&e) => "absent".into(),
+            Ok(m) if m.is_dir() => io_result(std::fs::read_dir(p), |rd| {
+                let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                names.sort();
+                format!("dir {}", names.join(","))
+            }),
+            // At most 1 MiB: an unmasked /proc/kcore would read for ever.
+            _ => io_result(
+                std::fs::File::open(p).and_then(|f| {
+                    let mut b = Vec::new();
+                    f.take(1 << 20).read_to_end(&mut b).map(|_| b)
+                }),
+                |b| format!("file {} bytes", b.len()),
+            ),
+        };
+        kv(&format!("read:{p}"), read);
+        let write = match OpenOptions::new().write(true).open(p) {
+            Err(e) if absent(&e) => "absent".into(),
+            r => io_result(r, |_| "ok".into()),
+        };
+        kv(&format!("write:{p}"), write);
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for l in info.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        if f.len() < 6 || !f[4].starts_with("/proc/") {
+            continue;
+        }
+        let dash = f.iter().position(|&x| x == "-").unwrap_or(f.len() - 1);
+        kv(&format!("mount:{}", f[4]), format!("{} {}", f.get(dash + 1).unwrap_or(&"?"), f[5]));
+    }
+    print!("{out}");
+}
+
 fn serve() {
     let pid = unsafe { getpid() };
     let fds = std::env::var("LISTEN_FDS").unwrap_or_default();
@@ -313,6 +362,7 @@ fn main() {
             }
         },
         "serve" => serve(),
+        "proc" => proc_report(&args[2..]),
         other => {
             eprintln!("probe: unknown mode {other:?}");
             std::process::exit(2);
