@@ -304,14 +304,19 @@ fn cpu_limit_is_applied() {
     let w = World::new();
     let mut child = w.mote().args(["run", "--cpus", "0.5"]).arg(w.image()).args(["--", "sleep", "3"]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
+    // mote makes the group, writes the limits, then moves the container in: wait for a
+    // member, not just the directory, or the quota may not be written yet.
+    let joined = |d: &std::path::PathBuf| {
+        std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+    };
     let dirs = loop {
         let d = cgroups_of(child.id());
-        if !d.is_empty() || Instant::now() > deadline {
+        if d.iter().any(joined) || Instant::now() > deadline {
             break d;
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert!(!dirs.is_empty(), "no cgroup made for --cpus");
+    assert!(dirs.iter().any(joined), "no cgroup with a member made for --cpus: {dirs:?}");
     let quota = dirs.iter().find_map(|d| {
         std::fs::read_to_string(d.join("cpu.cfs_quota_us")).ok().or_else(|| std::fs::read_to_string(d.join("cpu.max")).ok())
     });
