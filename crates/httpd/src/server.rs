@@ -101,11 +101,18 @@ fn fail(what: &[u8], e: isize) -> i32 {
     1
 }
 
-pub fn run(cfg: &Config) -> i32 {
+/// Opens --root (O_PATH): the descriptor or -errno. Out of line so that its 4 KiB path
+/// buffer is off the stack again before the event loop runs (less stack ever touched).
+#[inline(never)]
+fn open_root(root: &[u8]) -> isize {
     let mut pb = [0u8; 4097];
     let mut w = crate::num::W::new(&mut pb);
-    w.put(cfg.root).byte(0);
-    let r = sys::openat(-100 /* AT_FDCWD */, w.done(), sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC);
+    w.put(root).byte(0);
+    sys::openat(-100 /* AT_FDCWD */, w.done(), sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC)
+}
+
+pub fn run(cfg: &Config) -> i32 {
+    let r = open_root(cfg.root);
     if r < 0 {
         err_line(&[b"cannot open --root directory '", cfg.root, b"'"]);
         return fail(b"open root", r);
@@ -122,7 +129,10 @@ pub fn run(cfg: &Config) -> i32 {
     if e < 0 {
         return fail(b"cannot drop privileges to --uid/--gid", e);
     }
-    if sys::euid() == 0 && !cfg.on(config::ALLOW_ROOT) {
+    // After a verified drop the effective uid is --uid: no geteuid then, nor with
+    // --allow-root.
+    let uid = cfg.n[config::UID];
+    if !cfg.on(config::ALLOW_ROOT) && (if uid == UNSET { sys::euid() as u64 } else { uid }) == 0 {
         err_line(&[b"refusing to run as root: give --uid/--gid, or --allow-root"]);
         return 2;
     }
@@ -140,10 +150,8 @@ pub fn run(cfg: &Config) -> i32 {
 
 /// The listening socket (or -errno).
 fn listener(cfg: &Config) -> isize {
-    let pid = sys::getpid() as u64;
-    let activated = sys::env(b"LISTEN_PID").and_then(crate::num::parse_u64) == Some(pid)
-        && sys::env(b"LISTEN_FDS").and_then(crate::num::parse_u64).is_some_and(|n| n >= 1);
-    if activated {
+    // getpid only when LISTEN_FDS is set (both were read with the rest of the environment).
+    if cfg.n[config::LISTEN_FDS] >= 1 && cfg.n[config::LISTEN_PID] == sys::getpid() as u64 {
         let r = sys::set_nonblock(3);
         return if r < 0 { r } else { 3 };
     }
@@ -183,7 +191,8 @@ fn drop_privileges(cfg: &Config) -> isize {
         if r < 0 {
             return r;
         }
-        if sys::ids(group) != (id as isize, id as isize) {
+        // Real, effective and saved id (getresuid/getresgid): one syscall, all three.
+        if sys::ids(group) != [id as u32; 3] {
             return -sys::EPERM;
         }
     }
