@@ -159,7 +159,9 @@ fn index(list: &[u8], name: &[u8], env: bool) -> Option<usize> {
     })
 }
 
-/// `bad value for NAME: 'VALUE'`; the exit code 2.
+const BAD: &[u8] = b"bad or missing value for ";
+
+/// `WHAT NAME: 'VALUE' (see --help)`; the exit code 2.
 fn bad(what: &[u8], name: &[u8], v: &[u8]) -> i32 {
     err_line(&[what, name, b": '", v, b"' (see --help)"]);
     2
@@ -177,7 +179,7 @@ pub fn parse(c: &mut Config, mut args: Strs, env: Strs) -> Result<(), i32> {
         }
         let Some(id) = key.strip_prefix(b"MOTE_").and_then(|k| index(USAGE, k, true)) else { continue };
         if id < HELP && !set(c, id, v) {
-            return Err(bad(b"bad value for ", key, v));
+            return Err(bad(BAD, key, v));
         }
     }
     // Then the command line: --name VALUE or --name=VALUE; a boolean flag alone is =1.
@@ -198,11 +200,11 @@ pub fn parse(c: &mut Config, mut args: Strs, env: Strs) -> Result<(), i32> {
         } else {
             match args.next() {
                 Some(v) => v,
-                None => return Err(bad(b"missing value for ", flag, b"")),
+                None => return Err(bad(BAD, flag, b"")),
             }
         };
         if !set(c, id, v) {
-            return Err(bad(b"bad value for ", flag, v));
+            return Err(bad(BAD, flag, v));
         }
     }
     Ok(())

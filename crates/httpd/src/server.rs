@@ -95,9 +95,10 @@ pub struct Env<'a> {
     pub stopping: bool,
 }
 
-fn fail(what: &[u8], e: isize) -> i32 {
+/// A start-up failure: one line with `what`, `detail` and the errno; exit code 1.
+fn fail(what: &[u8], detail: &[u8], e: isize) -> i32 {
     let mut b = [0u8; 20];
-    err_line(&[what, b" (errno ", crate::num::dec(e.unsigned_abs() as u64, &mut b), b")"]);
+    err_line(&[what, detail, b" (errno ", crate::num::dec(e.unsigned_abs() as u64, &mut b), b")"]);
     1
 }
 
@@ -114,20 +115,19 @@ fn open_root(root: &[u8]) -> isize {
 pub fn run(cfg: &Config) -> i32 {
     let r = open_root(cfg.root);
     if r < 0 {
-        err_line(&[b"cannot open --root directory '", cfg.root, b"'"]);
-        return fail(b"open root", r);
+        return fail(b"cannot open --root directory ", cfg.root, r);
     }
     let root = r as Fd;
     let lfd = listener(cfg);
     if lfd < 0 {
-        return fail(b"cannot listen on --listen address", lfd);
+        return fail(b"cannot listen on --listen address", b"", lfd);
     }
     let lfd = lfd as Fd;
     // Room for a socket and a file per connection.
     sys::raise_nofile(cfg.n[config::MAX_CONNS] * 2 + 32);
     let e = drop_privileges(cfg);
     if e < 0 {
-        return fail(b"cannot drop privileges to --uid/--gid", e);
+        return fail(b"cannot drop privileges to --uid/--gid", b"", e);
     }
     // After a verified drop the effective uid is --uid: no geteuid then, nor with
     // --allow-root.
@@ -138,8 +138,7 @@ pub fn run(cfg: &Config) -> i32 {
     }
     let sfd = sys::signal_fd();
     if sfd < 0 {
-        err_line(&[b"cannot set up signal handling"]);
-        return 1;
+        return fail(b"cannot set up signal handling", b"", sfd);
     }
     let sfd = sfd as Fd;
     if cfg.n[config::WORKERS] > 1 {
@@ -280,7 +279,7 @@ fn sandbox(cfg: &Config, n: usize) -> isize {
     }
     let r = sys::sandbox(n);
     if r < 0 {
-        fail(b"cannot install the seccomp filter (--no-seccomp runs without)", r);
+        fail(b"cannot install the seccomp filter (--no-seccomp runs without)", b"", r);
     }
     r
 }

@@ -314,11 +314,11 @@ pub const SIGPIPE: u32 = 13;
 pub const SIGTERM: u32 = 15;
 pub const SIGCHLD: u32 = 17;
 
-/// Blocks SIGPIPE, SIGINT, SIGTERM and SIGCHLD and returns a non-blocking
-/// signalfd that reports them. Works for PID 1 too (no default handlers are needed).
 /// The signals the server handles (a kernel sigset: bit n-1 for signal n).
 static SIGNALS: u64 = (1 << (SIGINT - 1)) | (1 << (SIGTERM - 1)) | (1 << (SIGCHLD - 1));
 
+/// Blocks SIGPIPE, SIGINT, SIGTERM and SIGCHLD and returns a non-blocking signalfd that
+/// reports the last three. Works for PID 1 too (no default handlers are needed).
 pub fn signal_fd() -> isize {
     // SIGPIPE is blocked with the others rather than ignored (one syscall less than an
     // rt_sigaction): a write to a closed pipe or socket then fails with EPIPE all the
