@@ -1,9 +1,13 @@
 //! Configuration from flags, each also settable by an environment variable
 //! (`--max-conns` ⇔ `MOTE_MAX_CONNS`). Flags win over the environment.
 //! A bad flag or value prints one line naming it on stderr; the process exits with 2.
+//!
+//! Table-driven: the `--help` text is also the table of names. Its words that start with
+//! `--` are the flags in id order (numeric options first, id = index in `Config::n`);
+//! the environment name is derived from the flag name. `set` stores a value by id.
 
 use crate::num::{find, has, parse_u64, sub, sub_mut, W};
-use crate::sys;
+use crate::sys::{self, Strs};
 
 pub const EXTRA_MAX: usize = 1024;
 
@@ -19,8 +23,8 @@ pub struct Config {
     pub addr: [u8; 16],
     pub port: u16,
     pub root: &'static [u8],
-    /// Numeric options, indexed by the constants below.
-    pub n: [u64; NUMS],
+    /// Numeric options, indexed by the constants below (then LISTEN_PID, LISTEN_FDS).
+    pub n: [u64; NUMS + 2],
     pub log: LogMode,
     /// Extra response headers, pre-formatted `Name: value\r\n` lines.
     pub extra: [u8; EXTRA_MAX],
@@ -37,8 +41,13 @@ impl Config {
     pub fn on(&self, id: usize) -> bool {
         self.flag[id - SPA]
     }
+
+    pub fn extra(&self) -> &[u8] {
+        self.extra.get(..self.extra_len).unwrap_or(&[])
+    }
 }
 
+// Flag ids. The numeric ones are also their index in `Config::n`.
 pub const MAX_CONNS: usize = 0;
 pub const BUF_SIZE: usize = 1;
 pub const HEADER_TIMEOUT: usize = 2;
@@ -50,30 +59,50 @@ pub const MAX_BODY: usize = 7;
 pub const UID: usize = 8;
 pub const GID: usize = 9;
 const NUMS: usize = 10;
+const LISTEN: usize = 10;
+const ROOT: usize = 11;
+const LOG: usize = 12;
+const HEADER: usize = 13;
+const HEALTH: usize = 14;
+pub const SPA: usize = 15;
+pub const HIDDEN: usize = 16;
+/// --no-seccomp: no syscall filter (debugging, or a kernel/emulator without seccomp).
+pub const NO_SECCOMP: usize = 17;
+/// --allow-root: serve with euid 0 (refused otherwise).
+pub const ALLOW_ROOT: usize = 18;
+const HELP: usize = 19;
+/// Socket activation (`server::listener`): `n[LISTEN_PID]`, `n[LISTEN_FDS]`, 0 when unset.
+/// Read here so the environment is scanned once.
+pub const LISTEN_PID: usize = NUMS;
+pub const LISTEN_FDS: usize = NUMS + 1;
 /// "not set" for --uid/--gid
 pub const UNSET: u64 = u64::MAX;
 
-impl Config {
-    pub fn extra(&self) -> &[u8] {
-        self.extra.get(..self.extra_len).unwrap_or(&[])
-    }
-}
-
-const USAGE: &[u8] = b"usage: mote-httpd [--flag value]... (or env MOTE_FLAG_NAME=value)
- --listen 0.0.0.0:8080|[::]:8080  --root /www  --max-conns 1024  --buf-size 4096
- --header-timeout 10  --idle-timeout 60  --write-timeout 30  --grace 10 (seconds)
- --log clf|json|off  --header 'Name: value'...  --health /healthz|off  --spa  --hidden
- --uid N  --gid N  --allow-root  --no-seccomp  --workers 1  --max-body 1048576
- --help  --version
+/// `--help`, and the table of flags (see the module comment): the flags in id order, each
+/// followed by its default (the same as in `Config::new`). No other word may start with `--`.
+const USAGE: &[u8] = b"usage: mote-httpd [--flag value]... (each flag also from the environment: MOTE_MAX_CONNS=9)
+--max-conns 1024
+--buf-size 4096 (request head bytes)
+--header-timeout 10 (seconds)
+--idle-timeout 60
+--write-timeout 30
+--grace 10
+--workers 1
+--max-body 1048576
+--uid N
+--gid N
+--listen 0.0.0.0:8080 (IPv6: [::]:8080)
+--root /www
+--log clf (or json, off)
+--header 'Name: value' (repeatable)
+--health /healthz (or off)
+--spa
+--hidden
+--no-seccomp
+--allow-root
+--help
+--version
 ";
-
-// The option names, by id: numeric options come first (id = index in `n`). One packed
-// string rather than an array of slices (16 bytes of pointer and length per name).
-const NAMES: &[u8] = b"max-conns buf-size header-timeout idle-timeout write-timeout grace workers \
-max-body uid gid listen root log header health spa hidden no-seccomp allow-root help version";
-
-/// Defaults of the numeric options.
-const DEFAULTS: [u64; NUMS] = [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET];
 
 /// Accepted range of each numeric option; `u32::MAX` as the upper end means no limit.
 const LIMITS: [(u32, u32); NUMS] = [
@@ -88,26 +117,18 @@ const LIMITS: [(u32, u32); NUMS] = [
     (0, u32::MAX - 1),
     (0, u32::MAX - 1),
 ];
-const HEADER: usize = 13;
-pub const SPA: usize = 15;
-pub const HIDDEN: usize = 16;
-/// --no-seccomp: no syscall filter (debugging, or a kernel/emulator without seccomp).
-pub const NO_SECCOMP: usize = 17;
-/// --allow-root: serve with euid 0 (refused otherwise).
-pub const ALLOW_ROOT: usize = 18;
-const HELP: usize = 19;
 
+/// One line on stderr: `mote-httpd: ` and the parts (cut at 500 bytes).
 pub fn err_line(parts: &[&[u8]]) {
     let mut b = [0u8; 512];
-    let mut w = W::new(&mut b);
+    let mut w = W::new(sub_mut(&mut b, 0, 511));
     w.put(b"mote-httpd: ");
     for p in parts {
         w.put(p);
     }
-    w.len = w.len.min(500);
-    w.full = false;
-    w.put(b"\n");
-    sys::write(2, w.done());
+    let n = w.len;
+    b[n & 511] = b'\n';
+    sys::write(2, sub(&b, 0, n + 1));
 }
 
 impl Config {
@@ -117,7 +138,7 @@ impl Config {
             addr: [0; 16],
             port: 8080,
             root: b"/www",
-            n: DEFAULTS,
+            n: [1024, 4096, 10, 60, 30, 10, 1, 1 << 20, UNSET, UNSET, 0, 0],
             log: LogMode::Clf,
             extra: [0; EXTRA_MAX],
             extra_len: 0,
@@ -127,66 +148,63 @@ impl Config {
     }
 }
 
+/// Index of `name` among the words of `list` that start with `--` (compared without the
+/// `--`; words are separated by a space or a newline). With `env`, `name` is in the
+/// environment's form: upper case, `_` for `-`.
+#[inline(never)]
+fn index(list: &[u8], name: &[u8], env: bool) -> Option<usize> {
+    list.split(|&b| b == b' ' || b == b'\n').filter_map(|w| w.strip_prefix(b"--")).position(|f| {
+        f.len() == name.len()
+            && f.iter().zip(name).all(|(&f, &n)| n == if !env { f } else if f == b'-' { b'_' } else { f & !0x20 })
+    })
+}
+
+const BAD: &[u8] = b"bad or missing value for ";
+
+/// `WHAT NAME: 'VALUE' (see --help)`; the exit code 2.
+fn bad(what: &[u8], name: &[u8], v: &[u8]) -> i32 {
+    err_line(&[what, name, b": '", v, b"' (see --help)"]);
+    2
+}
+
 /// Parses the environment, then the command line, into `c` (which starts with the
 /// defaults). Ok(()) to run, Err(exit code) after printing.
-pub fn parse(c: &mut Config) -> Result<(), i32> {
+pub fn parse(c: &mut Config, mut args: Strs, env: Strs) -> Result<(), i32> {
     // Environment first: MOTE_ + the flag name in upper case, '-' as '_'.
-    let mut e = 0;
-    while let Some(kv) = sys::env_at(e) {
-        e += 1;
-        let Some(rest) = kv.strip_prefix(b"MOTE_") else { continue };
-        let eq = find(rest, b'=');
-        let (key, v) = (sub(rest, 0, eq), sub(rest, eq + 1, usize::MAX));
-        // MAX_CONNS -> max-conns; anything but upper case and '_' matches no name.
-        let mut kb = [0u8; 16];
-        for (d, &k) in kb.iter_mut().zip(key) {
-            *d = match k {
-                b'A'..=b'Z' => k | 0x20,
-                b'_' => b'-',
-                _ => 0,
-            };
+    for kv in env {
+        let eq = find(kv, b'=');
+        let (key, v) = (sub(kv, 0, eq), sub(kv, eq + 1, usize::MAX));
+        if let Some(s) = index(b"--LISTEN_PID --LISTEN_FDS", key, false).and_then(|i| c.n.get_mut(NUMS + i)) {
+            *s = parse_u64(v).unwrap_or(0);
         }
-        let key = if key.len() <= kb.len() { sub(&kb, 0, key.len()) } else { b"" };
-        let Some(id) = word(key, NAMES).filter(|&id| id < HELP) else { continue };
-        let ok = match id {
-            SPA..=ALLOW_ROOT => match word(v, b"1 true 0 false ") {
-                Some(i) => i > 1 || set(c, id, b""),
-                None => false,
-            },
-            // One header per line.
-            HEADER => v.split(|&b| b == b'\n').all(|h| h.is_empty() || set(c, id, h)),
-            _ => set(c, id, v),
-        };
-        if !ok {
-            err_line(&[b"bad value in environment: ", kv]);
-            return Err(2);
+        let Some(id) = key.strip_prefix(b"MOTE_").and_then(|k| index(USAGE, k, true)) else { continue };
+        if id < HELP && !set(c, id, v) {
+            return Err(bad(BAD, key, v));
         }
     }
-    // Then the command line: --name VALUE or --name=VALUE.
-    let mut i = 1;
-    while let Some(a) = sys::arg(i) {
-        i += 1;
+    // Then the command line: --name VALUE or --name=VALUE; a boolean flag alone is =1.
+    while let Some(a) = args.next() {
         let p = find(a, b'=');
-        let (flag, inline) = (sub(a, 0, p), if p < a.len() { Some(sub(a, p + 1, usize::MAX)) } else { None });
-        let Some(id) = flag.strip_prefix(b"--").and_then(|f| word(f, NAMES)) else {
-            err_line(&[b"unknown flag: ", a, b" (see --help)"]);
-            return Err(2);
+        let flag = sub(a, 0, p);
+        let Some(id) = flag.strip_prefix(b"--").and_then(|f| index(USAGE, f, false)) else {
+            return Err(bad(b"unknown flag", b"", a));
         };
         if id >= HELP {
             sys::write(1, if id == HELP { USAGE } else { concat!("mote-httpd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes() });
             return Err(0);
         }
-        let v = match (id, inline) {
-            (SPA..=ALLOW_ROOT, None) => &b""[..],
-            (_, Some(v)) => v, // a flag without value refuses a non-empty one in set()
-            _ => {
-                i += 1;
-                sys::arg(i - 1).unwrap_or(b"")
+        let v = if p < a.len() {
+            sub(a, p + 1, usize::MAX)
+        } else if id >= SPA {
+            b"1"
+        } else {
+            match args.next() {
+                Some(v) => v,
+                None => return Err(bad(BAD, flag, b"")),
             }
         };
         if !set(c, id, v) {
-            err_line(&[b"bad or missing value for ", flag, b": '", v, b"'"]);
-            return Err(2);
+            return Err(bad(BAD, flag, v));
         }
     }
     Ok(())
@@ -195,40 +213,50 @@ pub fn parse(c: &mut Config) -> Result<(), i32> {
 /// Sets option `id` from `v`; false when the value is refused.
 fn set(c: &mut Config, id: usize, v: &'static [u8]) -> bool {
     if let (Some(slot), Some(&(lo, hi))) = (c.n.get_mut(id), LIMITS.get(id)) {
-        return num(v, lo as u64, if hi == u32::MAX { u64::MAX } else { hi as u64 }, slot);
+        let hi = if hi == u32::MAX { u64::MAX } else { hi as u64 };
+        return match parse_u64(v) {
+            Some(x) if x >= lo as u64 && x <= hi => {
+                *slot = x;
+                true
+            }
+            _ => false,
+        };
     }
     match id {
-        10 => parse_listen(c, v),
-        11 => {
+        LISTEN => listen(c, v),
+        ROOT => {
             c.root = v;
             !v.is_empty()
         }
-        12 => match word(v, b"clf json off") {
+        LOG => match index(b"--clf --json --off", v, false) {
             Some(i) => {
-                c.log = [LogMode::Clf, LogMode::Json, LogMode::Off][i % 3];
+                c.log = match i {
+                    0 => LogMode::Clf,
+                    1 => LogMode::Json,
+                    _ => LogMode::Off,
+                };
                 true
             }
             None => false,
         },
-        HEADER => add_header(c, v),
-        14 => {
-            let off = word(v, b"off").is_some();
+        // One header per line (MOTE_HEADER holds several).
+        HEADER => v.split(|&b| b == b'\n').all(|h| h.is_empty() || add_header(c, h)),
+        HEALTH => {
+            let off = v == b"off";
             c.health = if off { b"" } else { v };
             off || v.first() == Some(&b'/')
         }
-        _ => {
-            if let Some(f) = c.flag.get_mut(id.wrapping_sub(SPA)) {
-                *f = true;
+        // Booleans: 1/true, 0/false (or empty: off).
+        _ => match index(b"--1 --true --0 --false --", v, false) {
+            Some(i) => {
+                if let Some(f) = c.flag.get_mut(id.wrapping_sub(SPA)) {
+                    *f = i < 2;
+                }
+                true
             }
-            v.is_empty()
-        }
+            None => false,
+        },
     }
-}
-
-/// Index of `v` in `words` (separated by single spaces; a trailing space adds "").
-#[inline(never)]
-fn word(v: &[u8], words: &[u8]) -> Option<usize> {
-    words.split(|&b| b == b' ').position(|w| w == v)
 }
 
 /// `Name: value` → `Name: value\r\n` appended to the extra headers.
@@ -261,75 +289,64 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-fn num(v: &[u8], lo: u64, hi: u64, out: &mut u64) -> bool {
-    match parse_u64(v) {
-        Some(n) if n >= lo && n <= hi => {
-            *out = n;
-            true
-        }
-        _ => false,
-    }
-}
-
-fn parse_listen(c: &mut Config, v: &[u8]) -> bool {
+/// `HOST:PORT`: a dotted quad (empty for 0.0.0.0) or `[IPv6]` (hex groups with at most
+/// one `::`, no embedded IPv4 form). One byte loop for both forms.
+fn listen(c: &mut Config, v: &[u8]) -> bool {
     let Some(colon) = v.iter().rposition(|&b| b == b':') else { return false };
     let (host, port) = (sub(v, 0, colon), sub(v, colon + 1, usize::MAX));
-    let mut p = 0;
-    if !num(port, 0, 65535, &mut p) {
+    let Some(p) = parse_u64(port).filter(|&p| p < 65536) else { return false };
+    c.port = p as u16;
+    let h6 = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]"));
+    let v6 = h6.is_some();
+    c.v6 = v6;
+    let h = h6.unwrap_or(host);
+    let (sep, radix, max, need) = if v6 { (b':', 16, 0xffff, 8) } else { (b'.', 10, 255, 4) };
+    // g[n] is the group being read (`digits` so far); `gap` is where "::" stood (16: none).
+    let mut g = [0u32; 16];
+    let (mut n, mut digits, mut gap) = (0, 0, 16);
+    let mut i = 0;
+    while let Some(&b) = h.get(i) {
+        i += 1;
+        if b == sep {
+            if v6 && h.get(i) == Some(&sep) && gap == 16 {
+                i += 1;
+                gap = n + (digits > 0) as usize;
+            } else if digits == 0 {
+                return false; // an empty group
+            }
+            n += (digits > 0) as usize;
+            digits = 0;
+            continue;
+        }
+        let Some(d) = (b as char).to_digit(radix) else { return false };
+        let x = &mut g[n & 15];
+        *x = *x * radix + d;
+        digits += 1;
+        if *x > max || digits > 4 - !v6 as usize || n >= need {
+            return false;
+        }
+    }
+    // A separator at the end only as "::"; then all groups, or fewer with "::" (IPv4: or
+    // none at all, for 0.0.0.0).
+    let trailing = digits == 0 && n != gap && !h.is_empty();
+    n += (digits > 0) as usize;
+    if trailing || if gap < 16 { n >= need } else { n != need && (v6 || n != 0) } {
         return false;
     }
-    c.port = p as u16;
-    let mut g = [0u16; 8];
-    c.v6 = host.first() == Some(&b'[');
-    let ok = if let Some(h) = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
-        // Hex groups with at most one "::" (no embedded IPv4 form).
-        match h.windows(2).position(|w| w == b"::") {
-            None => fields(h, b':', 16, &mut g) == Some(8),
-            Some(p) => {
-                let mut tail = [0u16; 8];
-                match (fields(sub(h, 0, p), b':', 16, &mut g), fields(sub(h, p + 2, usize::MAX), b':', 16, &mut tail)) {
-                    (Some(nl), Some(nr)) if nl + nr <= 7 => {
-                        for (d, s) in g.iter_mut().skip(8 - nr).zip(&tail) {
-                            *d = *s;
-                        }
-                        true
-                    }
-                    _ => false,
-                }
-            }
-        }
-    } else {
-        // Dotted quad, or empty for 0.0.0.0: one byte per group.
-        host.is_empty() || (fields(host, b'.', 10, &mut g) == Some(4) && g.iter().all(|&x| x < 256))
-    };
-    for (k, v) in g.iter().enumerate() {
-        if c.v6 {
-            c.addr[(2 * k) & 15] = (v >> 8) as u8;
-            c.addr[(2 * k + 1) & 15] = *v as u8;
+    // Move the groups after "::" to the end.
+    let mut k = n;
+    while k > gap {
+        k -= 1;
+        g[(k + need - n) & 15] = g[k & 15];
+        g[k & 15] = 0;
+    }
+    for (k, x) in g.iter().take(need).enumerate() {
+        if v6 {
+            c.addr[(2 * k) & 15] = (x >> 8) as u8;
+            c.addr[(2 * k + 1) & 15] = *x as u8;
         } else {
-            c.addr[k & 15] = *v as u8;
+            c.addr[k & 15] = *x as u8;
         }
     }
-    ok
-}
-
-/// Numbers in `radix` (1 to 4 digits, 3 for decimal) separated by `sep` into `out`:
-/// how many, or None for an empty, long or bad field or too many fields.
-fn fields(s: &[u8], sep: u8, radix: u32, out: &mut [u16; 8]) -> Option<usize> {
-    if s.is_empty() {
-        return Some(0);
-    }
-    let mut n = 0;
-    for part in s.split(|&b| b == sep) {
-        if part.is_empty() || part.len() > 4 - (radix == 10) as usize {
-            return None;
-        }
-        let mut v = 0u32;
-        for &ch in part {
-            v = v * radix + (ch as char).to_digit(radix)?;
-        }
-        *out.get_mut(n)? = v as u16;
-        n += 1;
-    }
-    Some(n)
+    true
 }

@@ -63,9 +63,9 @@ fn fill(dst: &mut [u8], t: &[u8], src: &[u8; 32]) {
 
 impl Clock {
     pub fn new() -> Self {
-        let mut c = Clock { mono: 0, unix: u64::MAX, date_line: [0; 37], clf: [0; 26], iso: [0; 20] };
-        c.tick();
-        c
+        // Filled by the first `tick`, which the event loop makes before it uses the clock
+        // (no clock_gettime at start-up).
+        Clock { mono: 0, unix: u64::MAX, date_line: [0; 37], clf: [0; 26], iso: [0; 20] }
     }
 
     /// Reads the monotonic clock; refreshes the wall-clock strings when a second passed.
@@ -148,6 +148,13 @@ pub struct Log<'a> {
     len: usize,
 }
 
+/// The line formats: bytes 1-8 stand for the fields, the rest is literal. 1 client
+/// address, 2 time, 3 method, 4 target, 5 protocol, 6 status, 7 body bytes (`-` for none
+/// in CLF), 8: skip the next 4 template bytes when there is no target (CLF prints the
+/// bare `-` of a request without a request line).
+const CLF_LINE: &[u8] = b"\x01 - - [\x02] \"\x03\x08 \x04 \x05\" \x06 \x07\n";
+const JSON_LINE: &[u8] = b"{\"time\":\"\x02\",\"remote\":\"\x01\",\"method\":\"\x03\",\"target\":\"\x04\",\"protocol\":\"\x05\",\"status\":\x06,\"bytes\":\x07}\n";
+
 /// Longest line we format (a request target is cut at this length, marked with "...").
 const LINE_MAX: usize = 2048;
 
@@ -167,31 +174,39 @@ impl<'a> Log<'a> {
         let json = self.mode == LogMode::Json;
         let mut w = W::new(self.buf.get_mut(self.len..).unwrap_or(&mut []));
         let target = target.get(..LINE_MAX - 300).unwrap_or(target);
-        if json {
-            w.put(b"{\"time\":\"").put(&clock.iso).put(b"\",\"remote\":\"");
-            peer.write(&mut w);
-            w.put(b"\",\"method\":\"");
-            esc(&mut w, method, true);
-            w.put(b"\",\"target\":\"");
-            esc(&mut w, target, true);
-            w.put(b"\",\"protocol\":\"").put(version).put(b"\",\"status\":").dec(status as u64);
-            w.put(b",\"bytes\":").dec(bytes).put(b"}\n");
-        } else {
-            peer.write(&mut w);
-            w.put(b" - - [").put(&clock.clf).put(b"] \"");
-            esc(&mut w, method, false);
-            if !target.is_empty() {
-                w.byte(b' ');
-                esc(&mut w, target, false);
-                w.byte(b' ').put(version);
+        // Both formats are one template each (see `CLF_LINE`): one loop instead of a
+        // chain of calls per format.
+        let mut skip = 0;
+        for &t in if json { JSON_LINE } else { CLF_LINE } {
+            if skip > 0 {
+                skip -= 1;
+                continue;
             }
-            w.put(b"\" ").dec(status as u64).byte(b' ');
-            if bytes == 0 {
-                w.byte(b'-');
-            } else {
-                w.dec(bytes);
+            match t {
+                1 => peer.write(&mut w),
+                2 => {
+                    w.put(if json { &clock.iso[..] } else { &clock.clf[..] });
+                }
+                3 => esc(&mut w, method, json),
+                4 => esc(&mut w, target, json),
+                5 => {
+                    w.put(version);
+                }
+                6 => {
+                    w.dec(status as u64);
+                }
+                7 if bytes == 0 && !json => {
+                    w.byte(b'-');
+                }
+                7 => {
+                    w.dec(bytes);
+                }
+                8 if target.is_empty() => skip = 4,
+                8 => {}
+                _ => {
+                    w.byte(t);
+                }
             }
-            w.byte(b'\n');
         }
         if !w.full {
             self.len += w.len;

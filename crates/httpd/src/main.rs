@@ -13,10 +13,11 @@ mod seccomp;
 mod server;
 mod sys;
 
-/// Called by the entry point in `sys` with argv/envp recorded; returns the exit code.
-fn main() -> i32 {
+/// Called by the entry point in `sys` with the arguments and the environment; returns
+/// the exit code.
+fn main(args: sys::Strs, env: sys::Strs) -> i32 {
     let mut cfg = config::Config::new();
-    match config::parse(&mut cfg) {
+    match config::parse(&mut cfg, args, env) {
         Ok(()) => server::run(&cfg),
         Err(code) => code,
     }

@@ -19,7 +19,7 @@ impl<'a> W<'a> {
     pub fn put(&mut self, s: &[u8]) -> &mut Self {
         match self.buf.get_mut(self.len..self.len + s.len()) {
             Some(d) if !self.full => {
-                d.copy_from_slice(s);
+                crate::sys::copy(d, s);
                 self.len += s.len();
             }
             _ => self.full = true,

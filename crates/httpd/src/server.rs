@@ -95,41 +95,50 @@ pub struct Env<'a> {
     pub stopping: bool,
 }
 
-fn fail(what: &[u8], e: isize) -> i32 {
+/// A start-up failure: one line with `what`, `detail` and the errno; exit code 1.
+fn fail(what: &[u8], detail: &[u8], e: isize) -> i32 {
     let mut b = [0u8; 20];
-    err_line(&[what, b" (errno ", crate::num::dec(e.unsigned_abs() as u64, &mut b), b")"]);
+    err_line(&[what, detail, b" (errno ", crate::num::dec(e.unsigned_abs() as u64, &mut b), b")"]);
     1
 }
 
-pub fn run(cfg: &Config) -> i32 {
+/// Opens --root (O_PATH): the descriptor or -errno. Out of line so that its 4 KiB path
+/// buffer is off the stack again before the event loop runs (less stack ever touched).
+#[inline(never)]
+fn open_root(root: &[u8]) -> isize {
     let mut pb = [0u8; 4097];
     let mut w = crate::num::W::new(&mut pb);
-    w.put(cfg.root).byte(0);
-    let r = sys::openat(-100 /* AT_FDCWD */, w.done(), sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC);
+    w.put(root).byte(0);
+    sys::openat(-100 /* AT_FDCWD */, w.done(), sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC)
+}
+
+pub fn run(cfg: &Config) -> i32 {
+    let r = open_root(cfg.root);
     if r < 0 {
-        err_line(&[b"cannot open --root directory '", cfg.root, b"'"]);
-        return fail(b"open root", r);
+        return fail(b"cannot open --root directory ", cfg.root, r);
     }
     let root = r as Fd;
     let lfd = listener(cfg);
     if lfd < 0 {
-        return fail(b"cannot listen on --listen address", lfd);
+        return fail(b"cannot listen on --listen address", b"", lfd);
     }
     let lfd = lfd as Fd;
     // Room for a socket and a file per connection.
     sys::raise_nofile(cfg.n[config::MAX_CONNS] * 2 + 32);
     let e = drop_privileges(cfg);
     if e < 0 {
-        return fail(b"cannot drop privileges to --uid/--gid", e);
+        return fail(b"cannot drop privileges to --uid/--gid", b"", e);
     }
-    if sys::euid() == 0 && !cfg.on(config::ALLOW_ROOT) {
+    // After a verified drop the effective uid is --uid: no geteuid then, nor with
+    // --allow-root.
+    let uid = cfg.n[config::UID];
+    if !cfg.on(config::ALLOW_ROOT) && (if uid == UNSET { sys::euid() as u64 } else { uid }) == 0 {
         err_line(&[b"refusing to run as root: give --uid/--gid, or --allow-root"]);
         return 2;
     }
     let sfd = sys::signal_fd();
     if sfd < 0 {
-        err_line(&[b"cannot set up signal handling"]);
-        return 1;
+        return fail(b"cannot set up signal handling", b"", sfd);
     }
     let sfd = sfd as Fd;
     if cfg.n[config::WORKERS] > 1 {
@@ -140,10 +149,8 @@ pub fn run(cfg: &Config) -> i32 {
 
 /// The listening socket (or -errno).
 fn listener(cfg: &Config) -> isize {
-    let pid = sys::getpid() as u64;
-    let activated = sys::env(b"LISTEN_PID").and_then(crate::num::parse_u64) == Some(pid)
-        && sys::env(b"LISTEN_FDS").and_then(crate::num::parse_u64).is_some_and(|n| n >= 1);
-    if activated {
+    // getpid only when LISTEN_FDS is set (both were read with the rest of the environment).
+    if cfg.n[config::LISTEN_FDS] >= 1 && cfg.n[config::LISTEN_PID] == sys::getpid() as u64 {
         let r = sys::set_nonblock(3);
         return if r < 0 { r } else { 3 };
     }
@@ -183,7 +190,8 @@ fn drop_privileges(cfg: &Config) -> isize {
         if r < 0 {
             return r;
         }
-        if sys::ids(group) != (id as isize, id as isize) {
+        // Real, effective and saved id (getresuid/getresgid): one syscall, all three.
+        if sys::ids(group) != [id as u32; 3] {
             return -sys::EPERM;
         }
     }
@@ -271,7 +279,7 @@ fn sandbox(cfg: &Config, n: usize) -> isize {
     }
     let r = sys::sandbox(n);
     if r < 0 {
-        fail(b"cannot install the seccomp filter (--no-seccomp runs without)", r);
+        fail(b"cannot install the seccomp filter (--no-seccomp runs without)", b"", r);
     }
     r
 }

@@ -2,8 +2,6 @@
 //! argv/envp, the raw syscalls behind thin safe wrappers, and the one `mmap` that holds
 //! every connection slot.
 
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-
 // ---------------------------------------------------------------------------------------
 // Entry point
 // ---------------------------------------------------------------------------------------
@@ -28,75 +26,44 @@ pub unsafe extern "C" fn _start() -> ! {
     core::arch::naked_asm!("mov x29, xzr", "mov x30, xzr", "mov x0, sp", "bl {}", "brk #0", sym start)
 }
 
-static ARGC: AtomicUsize = AtomicUsize::new(0);
-static ARGV: AtomicPtr<*const u8> = AtomicPtr::new(core::ptr::null_mut());
-static ENVP: AtomicPtr<*const u8> = AtomicPtr::new(core::ptr::null_mut());
-
 extern "C" fn start(sp: *const usize) -> ! {
     // SAFETY: the System V ABI initial stack is `argc, argv[0..argc], NULL, envp..., NULL`;
-    // it stays mapped and unchanged for the life of the process.
-    unsafe {
+    // it stays mapped and unchanged for the life of the process. With argc == 0 (a
+    // caller's execve with an empty argv) argv[0] is already the NULL.
+    let (args, env) = unsafe {
         let argc = *sp;
-        let argv = sp.add(1) as *mut *const u8;
-        ARGC.store(argc, Ordering::Relaxed);
-        ARGV.store(argv, Ordering::Relaxed);
-        ENVP.store(argv.add(argc + 1), Ordering::Relaxed);
-    }
-    exit(crate::main())
+        let argv = sp.add(1) as *const *const u8;
+        (Strs(argv.add(argc.min(1))), Strs(argv.add(argc + 1)))
+    };
+    exit(crate::main(args, env))
 }
 
-/// Bytes of a NUL-terminated string on the initial stack (without the NUL).
-fn c_bytes(p: *const u8) -> &'static [u8] {
-    let mut n = 0;
-    // SAFETY: `p` is an argv/envp string from the initial stack: NUL-terminated and
-    // mapped for the life of the process.
-    unsafe {
-        while *p.add(n) != 0 {
-            n += 1;
-        }
-        core::slice::from_raw_parts(p, n)
-    }
-}
+/// The strings of a NULL-terminated array on the initial stack: the arguments after the
+/// program name, or the environment (`NAME=value`). Passed down from the entry point
+/// rather than kept in statics: nothing at start-up writes to the data segment.
+pub struct Strs(*const *const u8);
 
-/// Command-line argument `i` (0 is the program name).
-pub fn arg(i: usize) -> Option<&'static [u8]> {
-    if i >= ARGC.load(Ordering::Relaxed) {
-        return None;
-    }
-    // SAFETY: i < argc, so argv[i] is a valid non-null pointer.
-    let p = unsafe { *ARGV.load(Ordering::Relaxed).add(i) };
-    Some(c_bytes(p))
-}
-
-/// Environment entry `i` (`NAME=value`).
-pub fn env_at(i: usize) -> Option<&'static [u8]> {
-    let e = ENVP.load(Ordering::Relaxed);
-    if e.is_null() {
-        return None;
-    }
-    // SAFETY: envp is a NULL-terminated array of valid C strings; entries before the
-    // NULL are checked one by one, so `i` never passes it.
-    unsafe {
-        for k in 0..=i {
-            if (*e.add(k)).is_null() {
+impl Iterator for Strs {
+    type Item = &'static [u8];
+    fn next(&mut self) -> Option<&'static [u8]> {
+        // SAFETY: `self.0` points into a NULL-terminated array of NUL-terminated strings
+        // (see `start`); it is advanced only past non-NULL entries, so it never passes
+        // the terminating NULL, and the strings stay mapped for the life of the process.
+        unsafe {
+            let p = *self.0;
+            if p.is_null() {
                 return None;
             }
+            self.0 = self.0.add(1);
+            let mut n = 0;
+            while *p.add(n) != 0 {
+                n += 1;
+            }
+            Some(core::slice::from_raw_parts(p, n))
         }
-        Some(c_bytes(*e.add(i)))
     }
 }
 
-/// Value of environment variable `name`.
-pub fn env(name: &[u8]) -> Option<&'static [u8]> {
-    let mut i = 0;
-    while let Some(kv) = env_at(i) {
-        if let Some(v) = kv.strip_prefix(name).and_then(|r| r.strip_prefix(b"=")) {
-            return Some(v);
-        }
-        i += 1;
-    }
-    None
-}
 // ---------------------------------------------------------------------------------------
 // mem* symbols (compiler_builtins does not export them on this target)
 // ---------------------------------------------------------------------------------------
@@ -123,6 +90,15 @@ pub unsafe extern "C" fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 
         unsafe { copy_back(d, s, n) };
     }
     d
+}
+
+/// Copies `s` to the start of `d` (as many bytes as both hold). `W::put` uses it rather
+/// than `copy_from_slice`, whose `memcpy` call went through a GOT entry: that entry was
+/// the only initialized data of the program.
+#[inline(always)]
+pub fn copy(d: &mut [u8], s: &[u8]) {
+    // SAFETY: both are valid for the shorter length and cannot overlap (`d` is unique).
+    unsafe { copy_fwd(d.as_mut_ptr(), s.as_ptr(), d.len().min(s.len())) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -338,22 +314,21 @@ pub const SIGPIPE: u32 = 13;
 pub const SIGTERM: u32 = 15;
 pub const SIGCHLD: u32 = 17;
 
-/// Ignores SIGPIPE, blocks SIGINT, SIGTERM and SIGCHLD and returns a non-blocking
-/// signalfd that reports them. Works for PID 1 too (no default handlers are needed).
 /// The signals the server handles (a kernel sigset: bit n-1 for signal n).
 static SIGNALS: u64 = (1 << (SIGINT - 1)) | (1 << (SIGTERM - 1)) | (1 << (SIGCHLD - 1));
 
+/// Blocks SIGPIPE, SIGINT, SIGTERM and SIGCHLD and returns a non-blocking signalfd that
+/// reports the last three. Works for PID 1 too (no default handlers are needed).
 pub fn signal_fd() -> isize {
-    let mask = SIGNALS;
-    // struct kernel_sigaction { handler, flags, restorer, mask }: SIG_IGN is handler 1.
-    let ign: [usize; 4] = [1, 0, 0, 0];
-    let m = &mask as *const u64 as usize;
-    // SAFETY: `ign` and `mask` are valid for reads of the sizes given; the old values
-    // are not requested (NULL).
+    // SIGPIPE is blocked with the others rather than ignored (one syscall less than an
+    // rt_sigaction): a write to a closed pipe or socket then fails with EPIPE all the
+    // same, and the pending SIGPIPE is never delivered (the signalfd does not report it).
+    let block = SIGNALS | 1 << (SIGPIPE - 1);
+    // SAFETY: `block` and `SIGNALS` are readable 8-byte sigsets; the old mask is not
+    // requested (NULL).
     unsafe {
-        sc(nr::RT_SIGACTION, SIGPIPE as usize, ign.as_ptr() as usize, 0, 8, 0, 0);
-        sc(nr::RT_SIGPROCMASK, 0 /* SIG_BLOCK */, m, 0, 8, 0, 0);
-        sc(nr::SIGNALFD4, usize::MAX /* -1: new fd */, m, 8, 0o4000 | 0o2000000 /* NONBLOCK|CLOEXEC */, 0, 0)
+        sc(nr::RT_SIGPROCMASK, 0 /* SIG_BLOCK */, &block as *const u64 as usize, 0, 8, 0, 0);
+        sc(nr::SIGNALFD4, usize::MAX /* -1: new fd */, &SIGNALS as *const u64 as usize, 8, 0o4000 | 0o2000000 /* NONBLOCK|CLOEXEC */, 0, 0)
     }
 }
 
@@ -393,9 +368,13 @@ pub fn getpid() -> isize {
     num(nr::GETPID, 0, 0, 0)
 }
 
-/// Real and effective ids: (uid, euid) or (gid, egid).
-pub fn ids(group: bool) -> (isize, isize) {
-    if group { (num(nr::GETGID, 0, 0, 0), num(nr::GETEGID, 0, 0, 0)) } else { (num(nr::GETUID, 0, 0, 0), num(nr::GETEUID, 0, 0, 0)) }
+/// Real, effective and saved ids: [uid, euid, suid] or [gid, egid, sgid] (-1 each on error).
+pub fn ids(group: bool) -> [u32; 3] {
+    let mut r = [u32::MAX; 3];
+    let p = r.as_mut_ptr() as usize;
+    // SAFETY: getresuid/getresgid write three u32s at the three addresses given.
+    unsafe { sc3(if group { nr::GETRESGID } else { nr::GETRESUID }, p, p + 4, p + 8) };
+    r
 }
 
 pub fn euid() -> isize {
