@@ -1,4 +1,11 @@
 //! `mote push IMAGE REF...`: upload an image to OCI distribution registries.
+//!
+//! IMAGE is pushed whole when it holds one entry (an image, or an index), or several
+//! untagged (or same-tagged) platform manifests, which go up as one multi-arch index.
+//! A layout with several tags needs `PATH:TAG`; without it push fails listing them.
+//! Chunked uploads that fail part-way resume from the `Range` the registry reports
+//! for the upload session, or start over once if the registry dropped the session
+//! (see `mote_oci::registry`).
 
 use anyhow::{bail, Context, Result};
 use mote_oci::read::{self, Blobs};
@@ -66,7 +73,8 @@ pub struct UploadArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// An OCI layout folder, an OCI or docker archive
+    /// An OCI layout folder, an OCI or docker archive; PATH:TAG pushes only the entry
+    /// tagged TAG (org.opencontainers.image.ref.name) of a layout holding several
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Where to push: HOST[:PORT]/REPO[:TAG]; several push the same image to each,
@@ -88,7 +96,8 @@ pub fn run(args: Args) -> Result<()> {
         reg.creds = args.user.clone();
     }
     let mut store = read::open(&args.image, reg.client_options(false)?)?;
-    let (_, blobs) = read::walk(store.as_mut(), read::WalkOptions::default())?;
+    let (_, mut blobs) = read::walk(store.as_mut(), read::WalkOptions::default())?;
+    read::single_root(&mut blobs, &store.describe())?;
     for (r, d) in push_blobs(&blobs, &args.refs, &reg, &args.upload)? {
         println!("{r}@{d}");
     }

@@ -731,7 +731,9 @@ impl Store for MemoryStore<'_> {
 }
 
 /// Opens an image named on the command line: a layout folder, an OCI or docker
-/// archive (optionally prefixed `oci:`, `oci-archive:`, `docker-archive:`), or a
+/// archive (optionally prefixed `oci:`, `oci-archive:`, `docker-archive:`), each
+/// optionally followed by `:TAG` to keep only the entries tagged TAG
+/// (`org.opencontainers.image.ref.name`; for a docker archive, a RepoTags entry), or a
 /// registry reference (`docker://HOST/REPO:TAG`, or `HOST:PORT/REPO:TAG`).
 pub fn open(name: &str, opts: crate::registry::ClientOptions) -> Result<Box<dyn Store>> {
     use crate::registry::{Reference, RegistryStore};
@@ -741,9 +743,21 @@ pub fn open(name: &str, opts: crate::registry::ClientOptions) -> Result<Box<dyn 
     if Path::new(name).exists() {
         return open_path(Path::new(name));
     }
+    let mut candidates = vec![name];
     for prefix in ["oci:", "oci-archive:", "docker-archive:"] {
         if let Some(p) = name.strip_prefix(prefix) {
-            return open_path(Path::new(p));
+            if Path::new(p).exists() {
+                return open_path(Path::new(p));
+            }
+            candidates.push(p);
+        }
+    }
+    for c in candidates.into_iter().rev() {
+        if let Some((path, tag)) = split_path_tag(c) {
+            return Ok(Box::new(Selected {
+                inner: open_path(&path)?,
+                tag,
+            }));
         }
     }
     let first = name.split('/').next().unwrap_or("");
@@ -751,4 +765,183 @@ pub fn open(name: &str, opts: crate::registry::ClientOptions) -> Result<Box<dyn 
         return Ok(Box::new(RegistryStore::new(Reference::parse(name)?, opts)));
     }
     bail!("no image at {name:?}: no such file or folder (for a registry image write docker://HOST/REPOSITORY:TAG)")
+}
+
+/// `PATH:TAG` where PATH exists (the longest such prefix, so a docker archive's
+/// `NAME:TAG` works as a tag) and TAG has no `/` (which would make it a registry
+/// reference such as `localhost:5000/x`).
+pub fn split_path_tag(s: &str) -> Option<(PathBuf, String)> {
+    let mut best = None;
+    for (i, _) in s.match_indices(':') {
+        let (path, tag) = (&s[..i], &s[i + 1..]);
+        if !path.is_empty() && !tag.is_empty() && !tag.contains('/') && Path::new(path).exists() {
+            best = Some((PathBuf::from(path), tag.to_string()));
+        }
+    }
+    best
+}
+
+/// The tags (ref names) of entries, in order, without repeats.
+pub fn ref_names(roots: &[Descriptor]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in roots {
+        if let Some(n) = ref_name(d) {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// A store seen through `PATH:TAG`: only the entries tagged TAG.
+pub struct Selected {
+    inner: Box<dyn Store>,
+    tag: String,
+}
+
+impl Store for Selected {
+    fn describe(&self) -> String {
+        format!("{}, tag {}", self.inner.describe(), self.tag)
+    }
+    fn format(&self) -> &'static str {
+        self.inner.format()
+    }
+    fn roots(&mut self) -> Result<Vec<Descriptor>> {
+        let all = self.inner.roots()?;
+        let chosen: Vec<Descriptor> = all
+            .iter()
+            .filter(|d| ref_name(d).as_deref() == Some(self.tag.as_str()))
+            .cloned()
+            .collect();
+        if chosen.is_empty() {
+            let tags = ref_names(&all);
+            if tags.is_empty() {
+                bail!(
+                    "{} has no entry tagged {:?}: it has no tagged entries (org.opencontainers.image.ref.name) at all",
+                    self.inner.describe(),
+                    self.tag
+                );
+            }
+            bail!(
+                "{} has no entry tagged {:?}; its tags: {}",
+                self.inner.describe(),
+                self.tag,
+                tags.join(", ")
+            );
+        }
+        Ok(chosen)
+    }
+    fn fetch(&mut self, d: &Descriptor) -> Result<Vec<u8>> {
+        self.inner.fetch(d)
+    }
+}
+
+/// Makes the walked image one thing a registry can tag (for push): one entry as it
+/// is; several entries with one tag (or none) and distinct platforms, as a multi-arch
+/// index made of them (added to the blobs as the new root). Several tags fail with
+/// the list of them: the caller must choose with `PATH:TAG`.
+pub fn single_root(blobs: &mut Blobs, source: &str) -> Result<()> {
+    if blobs.roots.len() <= 1 {
+        return Ok(());
+    }
+    let tags = ref_names(&blobs.roots);
+    if tags.len() > 1 {
+        bail!(
+            "{source} holds {} tagged images ({}): choose one as PATH:TAG, e.g. {}:{}",
+            tags.len(),
+            tags.join(", "),
+            source_path_hint(source),
+            tags[0]
+        );
+    }
+    let mut platforms = std::collections::BTreeSet::new();
+    for d in &blobs.roots {
+        let Some(p) = d.platform.as_ref().filter(|_| is_manifest(&d.media_type)) else {
+            bail!(
+                "{source} lists {} entries{} that do not form one multi-platform image (entry {} is not an image manifest with a platform); push needs one image or index",
+                blobs.roots.len(),
+                tags.first().map(|t| format!(" tagged {t}")).unwrap_or_default(),
+                d.digest
+            );
+        };
+        let key = format!(
+            "{}/{}/{}",
+            p.os,
+            p.architecture,
+            p.variant.as_deref().unwrap_or("")
+        );
+        if !platforms.insert(key.clone()) {
+            bail!(
+                "{source} lists {} entries{} with two for the same platform {}; push needs one image or index",
+                blobs.roots.len(),
+                tags.first().map(|t| format!(" tagged {t}")).unwrap_or_default(),
+                key.trim_end_matches('/')
+            );
+        }
+    }
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(MEDIA_INDEX.to_string()),
+        manifests: blobs
+            .roots
+            .iter()
+            .map(|d| Descriptor {
+                annotations: None,
+                ..d.clone()
+            })
+            .collect(),
+        annotations: None,
+    };
+    let bytes = to_json(&index);
+    let d = Descriptor {
+        media_type: MEDIA_INDEX.to_string(),
+        digest: Digest::of(&bytes),
+        size: bytes.len() as u64,
+        platform: None,
+        annotations: tags
+            .first()
+            .map(|t| BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), t.clone())])),
+    };
+    blobs.items.push((d.clone(), bytes));
+    blobs.roots = vec![d];
+    Ok(())
+}
+
+/// "OCI layout ./img" → "./img" (for the PATH:TAG hint).
+fn source_path_hint(source: &str) -> &str {
+    for p in ["OCI layout ", "OCI archive ", "docker archive "] {
+        if let Some(rest) = source.strip_prefix(p) {
+            return rest;
+        }
+    }
+    "PATH"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_tag_splits_only_at_an_existing_path() {
+        let t = std::env::temp_dir().join(format!("mote-split-{}", std::process::id()));
+        fs::create_dir_all(t.join("img")).unwrap();
+        fs::write(t.join("a.tar"), b"").unwrap();
+        let img = t.join("img").display().to_string();
+        let tar = t.join("a.tar").display().to_string();
+        assert_eq!(
+            split_path_tag(&format!("{img}:v2")),
+            Some((t.join("img"), "v2".to_string()))
+        );
+        // A docker archive's NAME:TAG is one tag.
+        assert_eq!(
+            split_path_tag(&format!("{tar}:site:1")),
+            Some((t.join("a.tar"), "site:1".to_string()))
+        );
+        assert_eq!(split_path_tag(&format!("{img}:")), None);
+        assert_eq!(split_path_tag(&format!("{img}-no:v2")), None);
+        // HOST:PORT/REPO is a registry reference, never PATH:TAG.
+        assert_eq!(split_path_tag(&format!("{img}:5000/x")), None);
+        let _ = fs::remove_dir_all(&t);
+    }
 }

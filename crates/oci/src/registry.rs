@@ -149,6 +149,11 @@ pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate
     Ok(certs)
 }
 
+/// The wait before retry number `attempt + 1`: [`FIRST_BACKOFF`], doubling.
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF * 2u32.pow(attempt.min(16))
+}
+
 /// Whether a transport error may pass if tried again: connection trouble yes;
 /// TLS, certificate and protocol errors no (they would fail the same way).
 fn transient(e: &ureq::Error) -> bool {
@@ -345,6 +350,45 @@ impl Client {
         })
     }
 
+    /// Sends a request once, with auth (answering a 401 challenge once). The outer
+    /// error is final (refused credentials, TLS or protocol trouble); the inner one is
+    /// a transport error that may pass if tried again. Any HTTP status is an answer.
+    pub fn request_once(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+        scope: &str,
+        limit: u64,
+    ) -> Result<Result<Response, ureq::Error>> {
+        let url = self.url(path);
+        let mut answered_challenge = false;
+        loop {
+            let auth = self.auth.get(scope).or(self.basic.as_ref()).cloned();
+            let result = self.raw(method, &url, headers, body, auth.as_deref(), limit);
+            match &result {
+                Err(e) if !transient(e) => {
+                    let hint = if url.starts_with("https://") {
+                        " (for a plain-HTTP registry pass --insecure; for a private CA pass --ca-cert FILE)"
+                    } else {
+                        ""
+                    };
+                    bail!(
+                        "cannot talk to registry {} ({method} {url}): {e}{hint}",
+                        self.host
+                    )
+                }
+                Ok(r) if r.status == 401 && !answered_challenge => {
+                    answered_challenge = true;
+                    let challenge = r.header("www-authenticate").unwrap_or("").to_string();
+                    self.authenticate(&challenge, scope)?;
+                }
+                _ => return Ok(result),
+            }
+        }
+    }
+
     /// Sends a request with auth (answering 401 challenges once) and bounded retries
     /// with backoff on connection errors, 5xx and 429.
     pub fn request(
@@ -357,31 +401,12 @@ impl Client {
         limit: u64,
     ) -> Result<Response> {
         let url = self.url(path);
-        let mut answered_challenge = false;
         let mut attempt = 0;
         loop {
-            let auth = self.auth.get(scope).or(self.basic.as_ref()).cloned();
-            let result = self.raw(method, &url, headers, body, auth.as_deref(), limit);
+            let result = self.request_once(method, &url, headers, body, scope, limit)?;
             let retry_reason = match &result {
-                Err(e) if !transient(e) => {
-                    let hint = if url.starts_with("https://") {
-                        " (for a plain-HTTP registry pass --insecure; for a private CA pass --ca-cert FILE)"
-                    } else {
-                        ""
-                    };
-                    bail!(
-                        "cannot talk to registry {} ({method} {url}): {e}{hint}",
-                        self.host
-                    )
-                }
                 Err(e) => format!("{e}"),
                 Ok(r) if r.status >= 500 || r.status == 429 => format!("HTTP {}", r.status),
-                Ok(r) if r.status == 401 && !answered_challenge => {
-                    answered_challenge = true;
-                    let challenge = r.header("www-authenticate").unwrap_or("").to_string();
-                    self.authenticate(&challenge, scope)?;
-                    continue;
-                }
                 Ok(_) => return Ok(result.expect("matched Ok")),
             };
             if attempt >= MAX_RETRIES {
@@ -400,7 +425,7 @@ impl Client {
                     )),
                 };
             }
-            let wait = FIRST_BACKOFF * 2u32.pow(attempt);
+            let wait = backoff(attempt);
             self.progress(&format!(
                 "{method} {url}: {retry_reason}; retrying in {} ms",
                 wait.as_millis()
@@ -677,88 +702,79 @@ impl Client {
         }
         let location = match location {
             Some(l) => l,
-            None => {
-                let r = self.request(
-                    "POST",
-                    &format!("/v2/{repo}/blobs/uploads/"),
-                    &[("Content-Length", "0".into())],
-                    Some(&[]),
-                    &scope,
-                    1 << 20,
-                )?;
-                self.expect(&r, &[202], "start a blob upload", repo)?;
-                r.header("location").map(str::to_string).with_context(|| {
-                    format!(
-                        "registry {}: the upload start answer has no Location header",
-                        self.host
-                    )
-                })?
-            }
+            None => self.start_upload(repo, &scope)?,
         };
-        let chunked = up.chunked || bytes.len() > up.chunk_size;
         let mut location = self.absolute(&location);
-        let how;
-        let put = if chunked {
-            let size = up.chunk_size.max(1);
-            let mut start = 0;
-            let mut n = 0;
-            while start < bytes.len() {
-                let end = (start + size).min(bytes.len());
-                let r = self.request(
-                    "PATCH",
-                    &location,
-                    &[
-                        ("Content-Type", "application/octet-stream".into()),
-                        ("Content-Range", format!("{start}-{}", end - 1)),
-                    ],
-                    Some(&bytes[start..end]),
-                    &scope,
-                    1 << 20,
-                )?;
-                self.expect(
-                    &r,
-                    &[202],
-                    &format!("upload chunk {start}-{} of {}", end - 1, d.digest),
-                    repo,
-                )?;
-                if let Some(range) = r.header("range") {
-                    let want = format!("0-{}", end - 1);
-                    if range != want && range != format!("bytes={want}") {
-                        bail!(
-                            "registry {}: after a chunk of {} it holds {range}, expected {want}",
-                            self.host,
-                            d.digest
-                        );
-                    }
-                }
-                if let Some(l) = r.header("location") {
-                    location = self.absolute(l);
-                }
-                start = end;
-                n += 1;
-            }
-            how = format!("uploaded in {n} chunks");
-            self.request(
-                "PUT",
-                &with_digest(&location, &d.digest),
-                &[("Content-Length", "0".into())],
-                Some(&[]),
-                &scope,
-                1 << 20,
-            )?
-        } else {
-            how = "uploaded".to_string();
-            self.request(
+        let chunked = up.chunked || bytes.len() > up.chunk_size;
+        if !chunked {
+            let put = self.request(
                 "PUT",
                 &with_digest(&location, &d.digest),
                 &[("Content-Type", "application/octet-stream".into())],
                 Some(bytes),
                 &scope,
                 1 << 20,
-            )?
-        };
+            )?;
+            self.finish_check(&put, repo, d)?;
+            return Ok("uploaded".to_string());
+        }
+        // Chunked: resumed in place after a failure; if the registry lost the session,
+        // started over once with a new one.
+        let mut restarted: Option<String> = None;
+        loop {
+            match self.upload_chunks(repo, &scope, d, bytes, up.chunk_size.max(1), &location)? {
+                Ok(done) => {
+                    let mut how = format!("uploaded in {} chunks", done.chunks);
+                    if done.resumes > 0 {
+                        how.push_str(&format!(", resumed {}x", done.resumes));
+                    }
+                    if let Some(why) = restarted {
+                        how.push_str(&format!(", started over once ({why})"));
+                    }
+                    return Ok(how);
+                }
+                Err(why) if restarted.is_none() => {
+                    self.progress(&format!(
+                        "upload of {} cannot be resumed ({why}); starting it again",
+                        d.digest.short()
+                    ));
+                    location = self.start_upload(repo, &scope)?;
+                    location = self.absolute(&location);
+                    restarted = Some(why);
+                }
+                Err(why) => bail!(
+                    "registry {}: the chunked upload of {} cannot be resumed: {why}; it was started over once already ({})",
+                    self.host,
+                    d.digest,
+                    restarted.unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// POSTs a new upload session; returns its Location.
+    fn start_upload(&mut self, repo: &str, scope: &str) -> Result<String> {
+        let r = self.request(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[("Content-Length", "0".into())],
+            Some(&[]),
+            scope,
+            1 << 20,
+        )?;
+        self.expect(&r, &[202], "start a blob upload", repo)?;
+        r.header("location").map(str::to_string).with_context(|| {
+            format!(
+                "registry {}: the upload start answer has no Location header",
+                self.host
+            )
+        })
+    }
+
+    /// Checks the answer to the PUT that ends an upload.
+    fn finish_check(&self, put: &Response, repo: &str, d: &Descriptor) -> Result<()> {
         self.expect(
-            &put,
+            put,
             &[201],
             &format!("finish the upload of {}", d.digest),
             repo,
@@ -772,7 +788,177 @@ impl Client {
                 );
             }
         }
-        Ok(how)
+        Ok(())
+    }
+
+    /// Sends the blob in PATCH chunks into the session at `location`, then the PUT that
+    /// ends it. A chunk that fails (connection error, 5xx, 429, 416) is not resent
+    /// blindly: the registry is asked how much it holds (GET on the session, `Range:
+    /// 0-N`) and the upload goes on from byte N+1, at most [`MAX_RETRIES`] times in a
+    /// row, with the usual backoff. The inner `Err` says the session cannot be resumed
+    /// (gone, 404; or holding bytes other than ours), so the caller may start over.
+    fn upload_chunks(
+        &mut self,
+        repo: &str,
+        scope: &str,
+        d: &Descriptor,
+        bytes: &[u8],
+        size: usize,
+        location: &str,
+    ) -> Result<Result<ChunkStats, String>> {
+        let mut location = location.to_string();
+        let len = bytes.len();
+        let mut offset = 0usize;
+        let mut stats = ChunkStats::default();
+        let mut failures = 0u32;
+        // `Range: 0-0` is both "nothing" and "one byte"; a 416 at offset 0 settles it.
+        let mut zero_means_one = false;
+        while offset < len {
+            let end = (offset + size).min(len);
+            let sent = self.request_once(
+                "PATCH",
+                &location,
+                &[
+                    ("Content-Type", "application/octet-stream".into()),
+                    ("Content-Range", format!("{offset}-{}", end - 1)),
+                ],
+                Some(&bytes[offset..end]),
+                scope,
+                1 << 20,
+            )?;
+            let why = match sent {
+                Ok(r) if r.status == 202 => {
+                    if let Some(range) = r.header("range") {
+                        if parse_range(range) != Some(end as u64) {
+                            return Ok(Err(format!(
+                                "after the chunk {offset}-{} the registry holds {range}, expected 0-{}",
+                                end - 1,
+                                end - 1
+                            )));
+                        }
+                    }
+                    if let Some(l) = r.header("location") {
+                        location = self.absolute(l);
+                    }
+                    offset = end;
+                    stats.chunks += 1;
+                    failures = 0;
+                    continue;
+                }
+                Ok(r) if r.status == 404 => {
+                    return Ok(Err(format!(
+                        "the registry no longer knows the upload session (PATCH: HTTP 404: {})",
+                        error_text(&r.body)
+                    )))
+                }
+                Ok(r) if r.status == 416 => {
+                    if offset == 0 {
+                        zero_means_one = true;
+                    }
+                    "HTTP 416 (the registry holds a different range)".to_string()
+                }
+                Ok(r) if r.status >= 500 || r.status == 429 => {
+                    format!("HTTP {}: {}", r.status, error_text(&r.body))
+                }
+                Ok(r) => {
+                    self.expect(
+                        &r,
+                        &[202],
+                        &format!("upload chunk {offset}-{} of {}", end - 1, d.digest),
+                        repo,
+                    )?;
+                    unreachable!("expect accepts only 202")
+                }
+                Err(e) => e.to_string(),
+            };
+            if failures >= MAX_RETRIES {
+                bail!(
+                    "registry {}: the chunked upload of {} failed at byte {offset} of {len}: {why}; gave up after {} attempts to resume",
+                    self.host,
+                    d.digest,
+                    failures
+                );
+            }
+            let wait = backoff(failures);
+            failures += 1;
+            self.progress(&format!(
+                "PATCH {} bytes {offset}-{} of {len}: {why}; asking the registry what it holds in {} ms (resume {failures}/{MAX_RETRIES})",
+                d.digest.short(),
+                end - 1,
+                wait.as_millis()
+            ));
+            std::thread::sleep(wait);
+            let st = self.request("GET", &location, &[], None, scope, 1 << 20)?;
+            if st.status == 404 {
+                return Ok(Err(format!(
+                    "the registry no longer knows the upload session (GET: HTTP 404: {})",
+                    error_text(&st.body)
+                )));
+            }
+            self.expect(
+                &st,
+                &[200, 204],
+                &format!("ask the upload status of {}", d.digest),
+                repo,
+            )?;
+            let range = st.header("range").unwrap_or("").to_string();
+            let Some(have) = parse_range(&range) else {
+                return Ok(Err(format!(
+                    "the upload status answer has no usable Range header ({range:?})"
+                )));
+            };
+            let have = if range.trim().trim_start_matches("bytes=") == "0-0" && !zero_means_one {
+                0
+            } else {
+                have
+            };
+            if have > len as u64 {
+                return Ok(Err(format!(
+                    "the registry holds {have} bytes, more than the blob's {len}"
+                )));
+            }
+            if let Some(l) = st.header("location") {
+                location = self.absolute(l);
+            }
+            if have as usize != offset {
+                self.progress(&format!(
+                    "upload of {} resumes at byte {have} (the registry holds 0-{})",
+                    d.digest.short(),
+                    have.saturating_sub(1)
+                ));
+            }
+            offset = have as usize;
+            stats.resumes += 1;
+        }
+        let put = self.request(
+            "PUT",
+            &with_digest(&location, &d.digest),
+            &[("Content-Length", "0".into())],
+            Some(&[]),
+            scope,
+            1 << 20,
+        )?;
+        if put.status == 404 {
+            // The session may have ended with our PUT whose answer was lost: the blob
+            // is there then.
+            let head = self.request(
+                "HEAD",
+                &format!("/v2/{repo}/blobs/{}", d.digest),
+                &[],
+                None,
+                scope,
+                0,
+            )?;
+            if head.status == 200 {
+                return Ok(Ok(stats));
+            }
+            return Ok(Err(format!(
+                "the registry no longer knows the upload session (PUT: HTTP 404: {})",
+                error_text(&put.body)
+            )));
+        }
+        self.finish_check(&put, repo, d)?;
+        Ok(Ok(stats))
     }
 
     fn absolute(&self, location: &str) -> String {
@@ -810,6 +996,27 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// What a chunked upload took.
+#[derive(Default)]
+struct ChunkStats {
+    /// PATCH requests that the registry accepted.
+    chunks: u32,
+    /// Times the upload went on from what the registry said it held.
+    resumes: u32,
+}
+
+/// The number of bytes a `Range: 0-N` (or `bytes=0-N`) header says the registry holds:
+/// N+1. (`0-0` is ambiguous, nothing or one byte: reported as 1, see the caller.)
+fn parse_range(h: &str) -> Option<u64> {
+    let h = h.trim();
+    let h = h.strip_prefix("bytes=").unwrap_or(h);
+    let (a, b) = h.split_once('-')?;
+    if a.trim() != "0" {
+        return None;
+    }
+    b.trim().parse::<u64>().ok()?.checked_add(1)
 }
 
 fn with_digest(location: &str, d: &Digest) -> String {
@@ -1269,6 +1476,17 @@ mod tests {
             "{:?}",
             log.lock().unwrap()
         );
+    }
+
+    #[test]
+    fn upload_ranges() {
+        assert_eq!(parse_range("0-999"), Some(1000));
+        assert_eq!(parse_range("bytes=0-4095"), Some(4096));
+        // Nothing or one byte: the caller decides (a 416 settles it).
+        assert_eq!(parse_range("0-0"), Some(1));
+        assert_eq!(parse_range("5-9"), None);
+        assert_eq!(parse_range(""), None);
+        assert_eq!(parse_range("0-x"), None);
     }
 
     #[test]
