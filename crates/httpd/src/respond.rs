@@ -9,7 +9,7 @@ use crate::sys::{self, Fd, Stat};
 use mote_http::cond::{self, Outcome};
 use mote_http::encoding::{self, Encoding};
 use mote_http::range::{self, RangeDecision};
-use mote_http::{path, HeadWriter, Method, Request, Version};
+use mote_http::{path, Method, Request, Version};
 
 /// Longest path we try to open: Linux's PATH_MAX.
 const PATH_MAX: usize = 4096;
@@ -56,28 +56,33 @@ impl Ctx<'_, '_> {
     /// is a bare 500 and false is returned.
     #[inline(never)]
     fn head(&mut self, status: u16, lines: &[u8], ctype: &[u8], len: u64) -> bool {
-        let mut h = HeadWriter::new(&mut *self.out, status);
-        h.raw(&self.env.clock.date_line).raw(lines).raw(self.env.cfg.extra());
+        // Size trade: written with our own bounded writer `W` (the reason phrase still from
+        // mote-http) instead of mote_http::HeadWriter, whose name/value/status checks are
+        // useless on these constants and whose put/put_u64/finish duplicated W: measured
+        // 370 bytes smaller. W's overflow is sticky and never writes past the buffer.
+        let mut h = W::new(&mut *self.out);
+        h.put(b"HTTP/1.1 ").dec(status as u64).byte(b' ').put(mote_http::reason_phrase(status).as_bytes()).put(b"\r\n");
+        h.put(&self.env.clock.date_line).put(lines).put(self.env.cfg.extra());
         if status != 204 && status != 304 {
-            h.header(b"Content-Type", ctype).header_u64(b"Content-Length", len);
+            h.put(b"Content-Type: ").put(ctype).put(b"\r\nContent-Length: ").dec(len).put(b"\r\n");
         }
-        h.raw(if self.p.close {
+        h.put(if self.p.close {
             b"Connection: close\r\n"
         } else if self.v10 {
             b"Connection: keep-alive\r\n"
         } else {
             b""
         });
-        let (status, head, ok) = match h.finish() {
-            Ok(n) => (status, n, true),
-            Err(_) => {
-                // The last resort when a head does not fit in the output buffer.
-                const R: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                self.p.close = true;
-                let mut w = W::new(&mut *self.out);
-                w.put(R);
-                (500, w.len, false)
-            }
+        h.put(b"\r\n");
+        let (status, head, ok) = if !h.full {
+            (status, h.len, true)
+        } else {
+            // The last resort when a head does not fit in the output buffer.
+            const R: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            self.p.close = true;
+            let mut w = W::new(&mut *self.out);
+            w.put(R);
+            (500, w.len, false)
         };
         *self.p = Plan { status, head, close: self.p.close, ..Plan::new() };
         ok
@@ -127,17 +132,25 @@ fn compressible(mime: &[u8]) -> bool {
 /// suffix and the NUL.
 const PB: usize = PATH_MAX + 16;
 
+/// The server's scratch space (`Env::scratch`, one mapping shared by all connections,
+/// so no request zeroes or touches big stack buffers): the response's own header lines
+/// (up to 2 KiB of redirect Location) in the first `LINES` bytes, the path buffer after
+/// them; the ETag fingerprint reads its 4 KiB window into the start once the path is no
+/// longer needed. A short path, the lines and the window share the first page.
+const LINES: usize = 2048;
+pub const SCRATCH: usize = LINES + PB;
+
 /// `open_at` found a directory. Otherwise it returns the fd of a regular file (>= 0,
 /// with `st` filled in) or the status to answer, negated.
 const DIR: i32 = -1;
 
 /// Opens `pb[..base]` + `suffix` (relative, "./...") beneath the root and classifies it.
 #[inline(never)]
-fn open_at(root: Fd, pb: &mut [u8; PB], base: usize, suffix: &[u8], st: &mut Stat) -> i32 {
+fn open_at(root: Fd, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> i32 {
     let mut w = W::new(sub_mut(pb, base, PB));
     w.put(suffix).byte(0);
     let end = base + w.len;
-    let r = files::open(root, sub(pb, 0, end));
+    let r = files::open(root, sub_mut(pb, 0, end));
     if r < 0 {
         return -match -r {
             sys::EACCES | sys::EPERM => 403,
@@ -164,6 +177,14 @@ fn open_at(root: Fd, pb: &mut [u8; PB], base: usize, suffix: &[u8], st: &mut Sta
 impl Ctx<'_, '_> {
     /// Builds the response for a complete request.
     pub fn respond(&mut self, req: &Request) {
+        // Lent out for the call: the header lines built in it are passed to `head`,
+        // which borrows all of self.
+        let s = core::mem::take(&mut self.env.scratch);
+        self.build(req, s);
+        self.env.scratch = s;
+    }
+
+    fn build(&mut self, req: &Request, s: &mut [u8]) {
         self.head_only = req.method == Method::Head;
         self.v10 = req.version == Version::Http10;
         match req.method {
@@ -181,12 +202,12 @@ impl Ctx<'_, '_> {
         }
         // One buffer: the normalized path, later turned into the relative path to open
         // ("/a/b" becomes "./a/b") with room for "index.html", a variant suffix and the NUL.
-        let mut pb = [0u8; PB];
-        let len = match path::normalize(rawp, sub_mut(&mut pb, 1, PATH_MAX)) {
+        let pb = sub_mut(s, LINES, SCRATCH);
+        let len = match path::normalize(rawp, sub_mut(pb, 1, PATH_MAX)) {
             Ok(n) if n.first() == Some(&b'/') => n.len(),
             _ => return self.err(400),
         };
-        let norm = sub(&pb, 1, 1 + len);
+        let norm = sub(pb, 1, 1 + len);
         let cfg = self.env.cfg;
         let root = self.env.root;
         if !cfg.health.is_empty() && norm == cfg.health {
@@ -199,26 +220,28 @@ impl Ctx<'_, '_> {
         // SPA fallback applies to a last segment without an extension.
         let spa = cfg.on(crate::config::SPA) && !has(norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]), b'.');
         // "/a/b" -> "./a/b"
-        pb[0] = b'.';
+        if let Some(b) = pb.first_mut() {
+            *b = b'.';
+        }
         let mut base = 1 + len;
         let mut st = Stat::new();
-        let mut fd = open_at(root, &mut pb, base, b"", &mut st);
+        let mut fd = open_at(root, pb, base, b"", &mut st);
         if fd == DIR {
             if !trailing {
-                return self.redirect(sub(&pb, 2, base), req.query);
+                return self.redirect(s, base, req.query);
             }
             // Directory: serve its index.html, never a listing.
-            fd = open_at(root, &mut pb, base, b"index.html", &mut st);
+            fd = open_at(root, pb, base, b"index.html", &mut st);
             base += 10;
         }
         if fd == -404 && spa {
-            fd = open_at(root, &mut pb, 2, b"index.html", &mut st);
+            fd = open_at(root, pb, 2, b"index.html", &mut st);
             base = 12;
         }
         if fd < 0 {
             return self.err(if fd == DIR { 404 } else { -fd as u16 });
         }
-        let mime = mote_http::mime::from_path(sub(&pb, 0, base));
+        let mime = mote_http::mime::from_path(sub(pb, 0, base));
         // Precompressed variants beside the file, chosen by Accept-Encoding.
         let vary = compressible(mime);
         let mut enc: Option<Encoding> = None;
@@ -228,7 +251,7 @@ impl Ctx<'_, '_> {
             let mut avail: u8 = 0b111;
             while let Some(e) = encoding::negotiate(ae, avail) {
                 avail &= !(1u8 << (e as u8));
-                let vfd = open_at(root, &mut pb, base, e.ext(), &mut vst);
+                let vfd = open_at(root, pb, base, e.ext(), &mut vst);
                 if vfd >= 0 {
                     sys::close(fd);
                     fd = vfd;
@@ -240,7 +263,7 @@ impl Ctx<'_, '_> {
         }
         let (size, mtime) = (stp.size(), stp.mtime());
         let mut tag = [0u8; 32];
-        let tag_len = etag::etag(&mut self.env.cache, fd, stp, enc.map_or(&b""[..], |e| e.ext()), &mut tag);
+        let tag_len = etag::etag(fd, stp, enc.map_or(&b""[..], |e| e.ext()), s, &mut tag);
         let tag = sub(&tag, 0, tag_len);
 
         let (mut status, mut off, mut len) = (200, 0, size);
@@ -259,15 +282,13 @@ impl Ctx<'_, '_> {
             _ => {}
         }
         // The header lines specific to this response, before the common ones.
-        let mut lb = [0u8; 256];
-        let mut w = W::new(&mut lb);
+        let mut w = W::new(sub_mut(s, 0, LINES));
         if status >= 400 {
             sys::close(fd);
             if status == 416 {
                 w.put(b"Content-Range: bytes */").dec(size).put(b"\r\n");
             }
-            let n = w.len;
-            return self.page(status, sub(&lb, 0, n), b"");
+            return self.page(status, w.done(), b"");
         }
         let mut imf = [0u8; mote_http::date::IMF_LEN];
         mote_http::date::format(mtime, &mut imf);
@@ -284,8 +305,7 @@ impl Ctx<'_, '_> {
                 w.put(b"Content-Range: bytes ").dec(off).byte(b'-').dec(off + len - 1).byte(b'/').dec(size).put(b"\r\n");
             }
         }
-        let n = w.len;
-        if !self.head(status, sub(&lb, 0, n), mime, len) || self.head_only || status == 304 || len == 0 {
+        if !self.head(status, w.done(), mime, len) || self.head_only || status == 304 || len == 0 {
             sys::close(fd);
             return;
         }
@@ -294,13 +314,14 @@ impl Ctx<'_, '_> {
         self.p.len = len;
     }
 
-    /// 301 to the slash form of a directory path (`norm` without its leading '/'),
-    /// keeping the query. The Location is built from the normalized path,
-    /// percent-encoded, with repeated slashes collapsed, so it can never become a
-    /// scheme-relative `//host` redirect.
-    fn redirect(&mut self, norm: &[u8], query: Option<&[u8]>) {
-        let mut lb = [0u8; 2048];
-        let mut w = W::new(&mut lb);
+    /// 301 to the slash form of a directory path (the path buffer up to `end`, the
+    /// normalized path after its "./"), keeping the query. The Location is built from the
+    /// normalized path, percent-encoded, with repeated slashes collapsed, so it can never
+    /// become a scheme-relative `//host` redirect.
+    fn redirect(&mut self, s: &mut [u8], end: usize, query: Option<&[u8]>) {
+        let Some((lb, pb)) = s.split_at_mut_checked(LINES) else { return self.err(500) };
+        let norm = sub(pb, 2, end);
+        let mut w = W::new(lb);
         w.put(b"Location: /");
         let mut prev = b'/';
         for &b in norm {
@@ -325,7 +346,6 @@ impl Ctx<'_, '_> {
         if w.full {
             return self.err(414);
         }
-        let n = w.len;
-        self.page(301, sub(&lb, 0, n), b"")
+        self.page(301, w.done(), b"")
     }
 }

@@ -8,9 +8,8 @@
 //! 1 s timeout while connections exist.
 
 use crate::config::{self, err_line, Config, UNSET};
-use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
-use crate::respond::{Ctx, Plan};
+use crate::respond::{Ctx, Plan, SCRATCH};
 use crate::seccomp;
 use crate::num::{copy_fwd, sub};
 use crate::sys::{self, Fd, Slots};
@@ -89,8 +88,8 @@ pub struct Env<'a> {
     pub cfg: &'a Config,
     pub root: Fd,
     pub clock: Clock,
-    /// Entity-tag fingerprints (4 KiB).
-    pub cache: Cache,
+    /// Scratch space for building one response (`respond::SCRATCH`).
+    pub scratch: &'a mut [u8],
     pub log: Log<'a>,
     pub stopping: bool,
 }
@@ -296,8 +295,9 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     if sys::epoll_add(ep, lfd, TOK_LISTEN, listen_flags(shared)) < 0 || sys::epoll_add(ep, sfd, TOK_SIGNAL, sys::EPOLLIN) < 0 {
         return 1;
     }
-    // The log buffer lives outside the stack so it costs no memory until lines are written.
-    let Some(logbuf) = sys::map_bytes(16384) else { return 1 };
+    // The scratch space and the log buffer live outside the stack, so they cost no
+    // memory until written, and nothing is zeroed per request.
+    let Some((scratch, logbuf)) = sys::map_bytes(SCRATCH + 16384).and_then(|m| m.split_at_mut_checked(SCRATCH)) else { return 1 };
     // Everything is open and mapped: from here on only the serving loop's syscalls.
     if sandbox(cfg, seccomp::SERVE) < 0 {
         return 1;
@@ -306,7 +306,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         cfg,
         root,
         clock: Clock::new(),
-        cache: Cache::new(),
+        scratch,
         log: Log::new(cfg.log, logbuf),
         stopping: false,
     };
