@@ -180,41 +180,48 @@ impl Ctx<'_, '_> {
         // Lent out for the call: the header lines built in it are passed to `head`,
         // which borrows all of self.
         let s = core::mem::take(&mut self.env.scratch);
-        self.build(req, s);
+        let status = self.build(req, s);
+        if status != 0 {
+            self.err(status);
+        }
         self.env.scratch = s;
     }
 
-    fn build(&mut self, req: &Request, s: &mut [u8]) {
+    /// Builds the response, or returns the status of a plain error page to answer
+    /// instead (0: done). Size trade: one `err` call site for the many error exits.
+    fn build(&mut self, req: &Request, s: &mut [u8]) -> u16 {
         self.head_only = req.method == Method::Head;
         self.v10 = req.version == Version::Http10;
         match req.method {
             Method::Get | Method::Head => {}
-            Method::Options => {
-                self.head_only = true;
-                return self.page(204, ALLOW, b"");
+            Method::Other => return 501,
+            m => {
+                let options = m == Method::Options;
+                self.head_only |= options;
+                self.page(if options { 204 } else { 405 }, ALLOW, b"");
+                return 0;
             }
-            Method::Other => return self.err(501),
-            _ => return self.page(405, ALLOW, b""),
         }
         let rawp = req.path;
         if rawp.len() > PATH_MAX {
-            return self.err(414);
+            return 414;
         }
         // One buffer: the normalized path, later turned into the relative path to open
         // ("/a/b" becomes "./a/b") with room for "index.html", a variant suffix and the NUL.
         let pb = sub_mut(s, LINES, SCRATCH);
         let len = match path::normalize(rawp, sub_mut(pb, 1, PATH_MAX)) {
             Ok(n) if n.first() == Some(&b'/') => n.len(),
-            _ => return self.err(400),
+            _ => return 400,
         };
         let norm = sub(pb, 1, 1 + len);
         let cfg = self.env.cfg;
         let root = self.env.root;
         if !cfg.health.is_empty() && norm == cfg.health {
-            return self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
+            self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
+            return 0;
         }
         if !cfg.on(crate::config::HIDDEN) && path::has_hidden_segment(norm) {
-            return self.err(404);
+            return 404;
         }
         let trailing = norm.last() == Some(&b'/');
         // SPA fallback applies to a last segment without an extension.
@@ -239,7 +246,7 @@ impl Ctx<'_, '_> {
             base = 12;
         }
         if fd < 0 {
-            return self.err(if fd == DIR { 404 } else { -fd as u16 });
+            return if fd == DIR { 404 } else { -fd as u16 };
         }
         let mime = mote_http::mime::from_path(sub(pb, 0, base));
         // Precompressed variants beside the file, chosen by Accept-Encoding.
@@ -288,7 +295,8 @@ impl Ctx<'_, '_> {
             if status == 416 {
                 w.put(b"Content-Range: bytes */").dec(size).put(b"\r\n");
             }
-            return self.page(status, w.done(), b"");
+            self.page(status, w.done(), b"");
+            return 0;
         }
         let mut imf = [0u8; mote_http::date::IMF_LEN];
         mote_http::date::format(mtime, &mut imf);
@@ -307,19 +315,20 @@ impl Ctx<'_, '_> {
         }
         if !self.head(status, w.done(), mime, len) || self.head_only || status == 304 || len == 0 {
             sys::close(fd);
-            return;
+            return 0;
         }
         self.p.file = fd;
         self.p.off = off;
         self.p.len = len;
+        0
     }
 
     /// 301 to the slash form of a directory path (the path buffer up to `end`, the
     /// normalized path after its "./"), keeping the query. The Location is built from the
     /// normalized path, percent-encoded, with repeated slashes collapsed, so it can never
     /// become a scheme-relative `//host` redirect.
-    fn redirect(&mut self, s: &mut [u8], end: usize, query: Option<&[u8]>) {
-        let Some((lb, pb)) = s.split_at_mut_checked(LINES) else { return self.err(500) };
+    fn redirect(&mut self, s: &mut [u8], end: usize, query: Option<&[u8]>) -> u16 {
+        let Some((lb, pb)) = s.split_at_mut_checked(LINES) else { return 500 };
         let norm = sub(pb, 2, end);
         let mut w = W::new(lb);
         w.put(b"Location: /");
@@ -344,8 +353,9 @@ impl Ctx<'_, '_> {
         }
         w.put(b"\r\n");
         if w.full {
-            return self.err(414);
+            return 414;
         }
-        self.page(301, w.done(), b"")
+        self.page(301, w.done(), b"");
+        0
     }
 }

@@ -40,7 +40,6 @@ enum St {
 pub struct Conn {
     fd: Fd,
     st: St,
-    next_free: usize,
     peer: Peer,
     deadline: u64,
     served: u64,
@@ -65,7 +64,6 @@ impl Conn {
         Conn {
             fd,
             st: St::Read,
-            next_free: usize::MAX,
             peer,
             deadline: 0,
             served: 0,
@@ -92,6 +90,8 @@ pub struct Env<'a> {
     pub scratch: &'a mut [u8],
     pub log: Log<'a>,
     pub stopping: bool,
+    /// Open connections.
+    active: usize,
 }
 
 fn fail(what: &[u8], e: isize) -> i32 {
@@ -309,18 +309,17 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         scratch,
         log: Log::new(cfg.log, logbuf),
         stopping: false,
+        active: 0,
     };
-    let mut free_head = usize::MAX;
-    let mut active = 0usize;
     let mut paused_until = 0u64; // listener removed from epoll (EMFILE) until then
     let mut grace_end = 0u64;
     let mut last_sweep = env.clock.mono;
     let mut evbuf = [sys::Event { events: 0, data: 0 }; 64];
     loop {
-        let idle = active == 0 && !env.stopping && paused_until == 0;
+        let idle = env.active == 0 && !env.stopping && paused_until == 0;
         let n = sys::epoll_wait(ep, &mut evbuf, if idle { -1 } else { 1000 });
         env.clock.tick();
-        let active_before = active;
+        let active_before = env.active;
         for ev in evbuf.iter().take(n) {
             match { ev.data } {
                 TOK_LISTEN => {
@@ -343,11 +342,12 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                             _ => break,
                         };
                         let conn = Conn::new(fd, peer_of(&sa));
+                        // The first free slot, else a new one. Size trade: a scan instead of
+                        // a free list (no link field, no bookkeeping on close); it only
+                        // runs per accept, over the slots ever used.
                         let (all, _) = slots.parts();
-                        let idx = match all.get_mut(free_head) {
-                            Some(c) => {
-                                let i = free_head;
-                                free_head = c.next_free;
+                        let idx = match all.iter_mut().enumerate().find(|(_, c)| c.st == St::Free) {
+                            Some((i, c)) => {
                                 *c = conn;
                                 Some(i)
                             }
@@ -363,10 +363,10 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         let (all, _) = slots.parts();
                         let Some(c) = all.get_mut(i) else { continue };
                         arm(c, &env, config::HEADER_TIMEOUT);
-                        active += 1;
+                        env.active += 1;
                         let evs = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
                         if sys::epoll_add(ep, fd, i as u64 + 2, evs) < 0 {
-                            close_conn(c, &mut free_head, &mut active, i);
+                            close_conn(c, &mut env);
                         }
                     }
                 }
@@ -383,9 +383,9 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         // have been accepted in this very batch with its request
                         // still in the socket (a socket-activated handover).
                         let (all, _) = slots.parts();
-                        for (i, c) in all.iter_mut().enumerate() {
+                        for c in all.iter_mut() {
                             if c.st == St::Read && c.in_len == 0 && c.served > 0 {
-                                close_conn(c, &mut free_head, &mut active, i);
+                                close_conn(c, &mut env);
                             } else {
                                 c.keep = false;
                             }
@@ -396,9 +396,6 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                     let i = (tok - 2) as usize;
                     let Some((c, inb, outb)) = slot(&mut slots, i, stride, buf_size) else { continue };
                     drive(c, inb, outb, &mut env);
-                    if c.st == St::Free && c.fd >= 0 {
-                        close_conn(c, &mut free_head, &mut active, i);
-                    }
                 }
             }
         }
@@ -413,25 +410,22 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                 }
                 if c.st == St::Read && c.in_len > 0 {
                     // Slow or stalled request head: answer 408 (logged without a request
-                    // line) and close like after any error, unless the send must wait.
-                    c.head_len = 0;
-                    c.method = (0, 0);
+                    // line: head_len is 0 while reading a head) and close like after any
+                    // error, unless the send must wait.
                     start_error(c, outb, &mut env, 408);
                     drive(c, inb, outb, &mut env);
-                    if c.st != St::Free {
-                        continue;
-                    }
+                } else {
+                    close_conn(c, &mut env);
                 }
-                close_conn(c, &mut free_head, &mut active, i);
             }
         }
         env.log.flush();
         // Accept again after the pause, or as soon as a connection closed.
-        if paused_until != 0 && (now >= paused_until || active < active_before) && !env.stopping {
+        if paused_until != 0 && (now >= paused_until || env.active < active_before) && !env.stopping {
             paused_until = 0;
             sys::epoll_add(ep, lfd, TOK_LISTEN, listen_flags(shared));
         }
-        if env.stopping && (active == 0 || now > grace_end) {
+        if env.stopping && (env.active == 0 || now > grace_end) {
             return 0;
         }
     }
@@ -468,16 +462,18 @@ fn arm(c: &mut Conn, env: &Env, which: usize) {
     c.deadline = env.clock.mono + env.cfg.n.get(which).copied().unwrap_or(0);
 }
 
-fn close_conn(c: &mut Conn, free_head: &mut usize, active: &mut usize, i: usize) {
+/// Closes the connection and frees its slot (once: a freed slot has no fd).
+fn close_conn(c: &mut Conn, env: &mut Env) {
+    if c.fd < 0 {
+        return;
+    }
     sys::close(c.fd);
     sys::close(c.p.file);
     c.fd = -1;
     c.p.file = -1;
     c.skip = None;
     c.st = St::Free;
-    c.next_free = *free_head;
-    *free_head = i;
-    *active -= 1;
+    env.active -= 1;
 }
 
 /// Reads into `inb[in_len..]`: Ok(true) when bytes came, Ok(false) on EAGAIN, Err on EOF
@@ -497,13 +493,13 @@ fn fill(c: &mut Conn, inb: &mut [u8]) -> Result<bool, ()> {
     }
 }
 
-/// Makes all possible progress on one connection. Leaves `st == Free` when it is to be
-/// closed (the caller releases the slot).
+/// Makes all possible progress on one connection; closes it (frees the slot) when it is
+/// done.
 #[inline(never)]
 fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
     loop {
         match c.st {
-            St::Free => return,
+            St::Free => return close_conn(c, env),
             St::Send => {
                 if c.out_pos < c.p.head {
                     let flags = if c.p.len > 0 { sys::MSG_MORE } else { 0 };
@@ -607,14 +603,12 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
         Ok(Parsed::Complete(r)) => r,
         Ok(Parsed::Partial) if !full => return,
         r => {
-            // No usable request line: the log shows "-".
+            // No usable request line: the log shows "-" (head_len 0).
             let s = match r {
                 Err(e) => e.status,
                 _ => mote_http::status_for_full_buffer(data),
             };
             c.head_len = 0;
-            c.method = (0, 0);
-            c.target = (0, 0);
             return start_error(c, outb, env, s);
         }
     };
@@ -667,7 +661,7 @@ fn start(c: &mut Conn, env: &Env) {
 /// or close.
 fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
     let head = sub(inb, 0, c.head_len);
-    let (method, target): (&[u8], &[u8]) = if c.method.1 == 0 {
+    let (method, target): (&[u8], &[u8]) = if c.head_len == 0 {
         (b"-", b"")
     } else {
         (sub(head, c.method.0, c.method.0 + c.method.1), sub(head, c.target.0, c.target.0 + c.target.1))
