@@ -287,7 +287,10 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     let ep = ep as Fd;
     let buf_size = cfg.n[config::BUF_SIZE] as usize;
     let out_size = OUT_BASE + cfg.extra_len;
-    let stride = buf_size + out_size;
+    // Each slot is [output | input], page-aligned: a response head (from the start of
+    // the output buffer) and a short request (after it) then share one page, where
+    // [input | output] always touched two.
+    let stride = (buf_size + out_size + 4095) & !4095;
     let Some(mut slots) = Slots::<Conn>::new(cfg.n[config::MAX_CONNS] as usize, stride) else {
         err_line(&[b"cannot map memory for --max-conns connection slots"]);
         return 1;
@@ -394,7 +397,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                 }
                 tok => {
                     let i = (tok - 2) as usize;
-                    let Some((c, inb, outb)) = slot(&mut slots, i, stride, buf_size) else { continue };
+                    let Some((c, inb, outb)) = slot(&mut slots, i, stride, out_size, buf_size) else { continue };
                     drive(c, inb, outb, &mut env);
                 }
             }
@@ -403,7 +406,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         if now != last_sweep {
             last_sweep = now;
             for i in 0..slots.len() {
-                let Some((c, inb, outb)) = slot(&mut slots, i, stride, buf_size) else { continue };
+                let Some((c, inb, outb)) = slot(&mut slots, i, stride, out_size, buf_size) else { continue };
                 // Whole seconds: a deadline set at t expires in (timeout, timeout + 1] s.
                 if c.st == St::Free || c.deadline >= now {
                     continue;
@@ -450,10 +453,10 @@ fn peer_of(sa: &sys::SockAddr) -> Peer {
 
 /// Connection slot `i` with its input and output buffers.
 #[inline(never)]
-fn slot<'s>(slots: &'s mut Slots<Conn>, i: usize, stride: usize, buf_size: usize) -> Option<(&'s mut Conn, &'s mut [u8], &'s mut [u8])> {
+fn slot(slots: &mut Slots<Conn>, i: usize, stride: usize, out_size: usize, buf_size: usize) -> Option<(&mut Conn, &mut [u8], &mut [u8])> {
     let (all, bytes) = slots.parts();
-    let (inb, outb) = bytes.get_mut(i * stride..(i + 1) * stride)?.split_at_mut_checked(buf_size)?;
-    Some((all.get_mut(i)?, inb, outb))
+    let (outb, inb) = bytes.get_mut(i * stride..(i + 1) * stride)?.split_at_mut_checked(out_size)?;
+    Some((all.get_mut(i)?, inb.get_mut(..buf_size)?, outb))
 }
 
 /// Sets the connection's deadline to now + the timeout option `which`.
