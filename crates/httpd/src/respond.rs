@@ -9,7 +9,7 @@ use crate::sys::{self, Fd, Stat};
 use mote_http::cond::{self, Outcome};
 use mote_http::encoding::{self, Encoding};
 use mote_http::range::{self, RangeDecision};
-use mote_http::{path, Method, Request, Version};
+use mote_http::{path, Method, Request};
 
 /// Longest path we try to open: Linux's PATH_MAX.
 const PATH_MAX: usize = 4096;
@@ -43,7 +43,7 @@ pub struct Ctx<'a, 'e> {
     pub p: &'a mut Plan,
     /// HEAD: the head only.
     pub head_only: bool,
-    /// HTTP/1.0 (a kept-alive connection says so).
+    /// HTTP/1.0 (a kept-alive connection says so); set by the server from the request.
     pub v10: bool,
 }
 
@@ -191,7 +191,6 @@ impl Ctx<'_, '_> {
     /// instead (0: done). Size trade: one `err` call site for the many error exits.
     fn build(&mut self, req: &Request, s: &mut [u8]) -> u16 {
         self.head_only = req.method == Method::Head;
-        self.v10 = req.version == Version::Http10;
         match req.method {
             Method::Get | Method::Head => {}
             Method::Other => return 501,

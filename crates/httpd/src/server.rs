@@ -49,12 +49,12 @@ pub struct Conn {
     method: (usize, usize),
     target: (usize, usize),
     v10: bool,
-    keep: bool,
     out_pos: usize,
     /// The response being sent: `p.head` bytes of the output buffer, then `p.len` bytes
     /// of `p.file` (counted down as they go out).
     p: Plan,
-    skip: Option<BodySkipper>,
+    /// The body being discarded (meaningful in `Skip` only).
+    skip: BodySkipper,
     skipped: u64,
 }
 
@@ -72,10 +72,9 @@ impl Conn {
             method: (0, 0),
             target: (0, 0),
             v10: false,
-            keep: true,
             out_pos: 0,
             p: Plan::new(),
-            skip: None,
+            skip: BodySkipper::new(Body::None),
             skipped: 0,
         }
     }
@@ -382,15 +381,14 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         lfd = -1;
                         // Idle keep-alive connections (served before, nothing
                         // read since) go now; the rest after their current
-                        // response. A connection not served yet stays: it may
-                        // have been accepted in this very batch with its request
-                        // still in the socket (a socket-activated handover).
+                        // response (`stopping` makes it the last). A connection
+                        // not served yet stays: it may have been accepted in
+                        // this very batch with its request still in the socket
+                        // (a socket-activated handover).
                         let (all, _) = slots.parts();
                         for c in all.iter_mut() {
                             if c.st == St::Read && c.in_len == 0 && c.served > 0 {
                                 close_conn(c, &mut env);
-                            } else {
-                                c.keep = false;
                             }
                         }
                     }
@@ -474,25 +472,26 @@ fn close_conn(c: &mut Conn, env: &mut Env) {
     sys::close(c.p.file);
     c.fd = -1;
     c.p.file = -1;
-    c.skip = None;
     c.st = St::Free;
     env.active -= 1;
 }
 
-/// Reads into `inb[in_len..]`: Ok(true) when bytes came, Ok(false) on EAGAIN, Err on EOF
-/// or error (the connection is finished).
-fn fill(c: &mut Conn, inb: &mut [u8]) -> Result<bool, ()> {
+/// Reads into `inb[in_len..]`: false on EAGAIN (wait for the next edge), else true:
+/// bytes came, or EOF or an error made the connection `Free` (the caller's loop then
+/// closes it).
+fn fill(c: &mut Conn, inb: &mut [u8]) -> bool {
     loop {
-        let Some(dst) = inb.get_mut(c.in_len..) else { return Err(()) };
-        match sys::read(c.fd, dst) {
-            n if n > 0 => {
-                c.in_len += n as usize;
-                return Ok(true);
-            }
-            n if n == -sys::EAGAIN => return Ok(false),
+        let n = match inb.get_mut(c.in_len..) {
+            Some(dst) => sys::read(c.fd, dst),
+            None => 0,
+        };
+        match n {
+            n if n > 0 => c.in_len += n as usize,
+            n if n == -sys::EAGAIN => return false,
             n if n == -sys::EINTR => continue,
-            _ => return Err(()),
+            _ => c.st = St::Free,
         }
+        return true;
     }
 }
 
@@ -536,20 +535,14 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
             }
             St::Linger => {
                 c.in_len = 0;
-                match fill(c, inb) {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(()) => c.st = St::Free,
+                if !fill(c, inb) {
+                    return;
                 }
             }
             St::Skip => {
                 let body = sub(inb, c.head_len, c.in_len);
                 let blen = body.len();
-                let r = match c.skip.as_mut() {
-                    Some(s) => s.feed(body),
-                    None => Ok((0, true)),
-                };
-                match r {
+                match c.skip.feed(body) {
                     Ok((k, done)) => {
                         let k = k.min(blen);
                         copy_fwd(inb, c.head_len, c.head_len + k, c.in_len);
@@ -558,16 +551,13 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                         if c.skipped > env.cfg.n[config::MAX_BODY] {
                             start_error(c, outb, env, 413);
                         } else if done {
-                            c.skip = None;
                             respond_to(c, inb, outb, env, true);
                         } else {
                             // No re-arm on progress: the whole body must arrive within
                             // --header-timeout of its start (a body trickled a byte at a
                             // time would otherwise hold the slot forever).
-                            match fill(c, inb) {
-                                Ok(true) => {}
-                                Ok(false) => return,
-                                Err(()) => c.st = St::Free,
+                            if !fill(c, inb) {
+                                return;
                             }
                         }
                     }
@@ -582,14 +572,11 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                     }
                 }
                 let was_empty = c.in_len == 0;
-                match fill(c, inb) {
-                    Ok(true) => {
-                        if was_empty {
-                            arm(c, env, config::HEADER_TIMEOUT);
-                        }
-                    }
-                    Ok(false) => return,
-                    Err(()) => c.st = St::Free,
+                if !fill(c, inb) {
+                    return;
+                }
+                if was_empty {
+                    arm(c, env, config::HEADER_TIMEOUT);
                 }
             }
         }
@@ -620,7 +607,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
     c.method = (req.method_raw.as_ptr() as usize - base, req.method_raw.len());
     c.target = (req.target.as_ptr() as usize - base, req.target.len());
     c.v10 = req.version == Version::Http10;
-    c.p.close = !req.keep_alive || env.stopping || !c.keep;
+    c.p.close = !req.keep_alive || env.stopping;
     if !skipped && req.body != Body::None {
         if matches!(req.body, Body::Length(n) if n > env.cfg.n[config::MAX_BODY]) {
             return start_error(c, outb, env, 413);
@@ -630,7 +617,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
             // read a body we would discard.
             c.p.close = true;
         } else {
-            c.skip = Some(BodySkipper::new(req.body));
+            c.skip = BodySkipper::new(req.body);
             c.skipped = 0;
             c.st = St::Skip;
             arm(c, env, config::HEADER_TIMEOUT);
@@ -642,7 +629,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
 }
 
 fn ctx<'a, 'e>(c: &'a mut Conn, out: &'a mut [u8], env: &'a mut Env<'e>) -> Ctx<'a, 'e> {
-    Ctx { env, out, p: &mut c.p, head_only: false, v10: false }
+    Ctx { env, out, p: &mut c.p, head_only: false, v10: c.v10 }
 }
 
 /// Answers `status` and closes.
@@ -655,7 +642,6 @@ fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16) {
 
 fn start(c: &mut Conn, env: &Env) {
     c.out_pos = 0;
-    c.keep = c.keep && !c.p.close;
     c.st = St::Send;
     arm(c, env, config::WRITE_TIMEOUT);
 }
@@ -680,7 +666,7 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
     c.head_len = 0;
     if !ok {
         c.st = St::Free;
-    } else if c.keep && !env.stopping {
+    } else if !c.p.close && !env.stopping {
         c.st = St::Read;
         arm(c, env, if rest > 0 { config::HEADER_TIMEOUT } else { config::IDLE_TIMEOUT });
     } else if c.p.status >= 400 || rest > 0 {
