@@ -12,7 +12,7 @@
 //! ctime, so a stale entry is never used, and a hot file costs no extra syscalls.
 //! A variant (`.br`, `.zst`, `.gz`) gets its own tag plus a suffix (`"…-br"`).
 
-use crate::num::{sub_mut, W};
+use crate::num::{sub, sub_mut, W};
 use crate::sys::{self, Fd, Stat};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -42,15 +42,17 @@ fn fingerprint(fd: Fd, size: u64, buf: &mut [u8]) -> u64 {
     let buf = sub_mut(buf, 0, WINDOW);
     let w = WINDOW as u64;
     let mut h = 0x243F_6A88_85A3_08D3;
-    let second = if size > 2 * w { size - w } else { w };
-    for off in [0, second] {
-        if off >= size && off > 0 {
-            break;
-        }
+    let mut off = 0;
+    loop {
         let n = sys::pread(fd, buf, off).max(0) as usize;
-        h = hash(h, buf.get(..n).unwrap_or(&[]));
+        h = hash(h, sub(buf, 0, n));
+        // One window for files up to 4 KiB, else the second: the rest of a file up to
+        // 8 KiB, or the last 4 KiB.
+        if off > 0 || size <= w {
+            return h;
+        }
+        off = if size > 2 * w { size - w } else { w };
     }
-    h
 }
 
 /// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length. `buf`

@@ -42,12 +42,12 @@ pub struct Conn {
     st: St,
     peer: Peer,
     deadline: u64,
-    served: u64,
     in_len: usize,
     /// Head of the request being answered (kept in the buffer for the log line).
     head_len: usize,
-    method: (usize, usize),
-    target: (usize, usize),
+    /// Start and end of the method and the target in the head (buffers are < 4 GiB).
+    method: (u32, u32),
+    target: (u32, u32),
     v10: bool,
     out_pos: usize,
     /// The response being sent: `p.head` bytes of the output buffer, then `p.len` bytes
@@ -66,7 +66,6 @@ impl Conn {
             st: St::Read,
             peer,
             deadline: 0,
-            served: 0,
             in_len: 0,
             head_len: 0,
             method: (0, 0),
@@ -379,15 +378,15 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         sys::epoll_del(ep, lfd);
                         sys::close(lfd);
                         lfd = -1;
-                        // Idle keep-alive connections (served before, nothing
-                        // read since) go now; the rest after their current
+                        // Idle keep-alive connections (served before: a status
+                        // is set; nothing read since) go now; the rest after their current
                         // response (`stopping` makes it the last). A connection
                         // not served yet stays: it may have been accepted in
                         // this very batch with its request still in the socket
                         // (a socket-activated handover).
                         let (all, _) = slots.parts();
                         for c in all.iter_mut() {
-                            if c.st == St::Read && c.in_len == 0 && c.served > 0 {
+                            if c.st == St::Read && c.in_len == 0 && c.p.status != 0 {
                                 close_conn(c, &mut env);
                             }
                         }
@@ -604,8 +603,9 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
     };
     let base = data.as_ptr() as usize;
     c.head_len = req.head_len;
-    c.method = (req.method_raw.as_ptr() as usize - base, req.method_raw.len());
-    c.target = (req.target.as_ptr() as usize - base, req.target.len());
+    let span = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, (s.as_ptr() as usize - base + s.len()) as u32);
+    c.method = span(req.method_raw);
+    c.target = span(req.target);
     c.v10 = req.version == Version::Http10;
     c.p.close = !req.keep_alive || env.stopping;
     if !skipped && req.body != Body::None {
@@ -653,13 +653,12 @@ fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
     let (method, target): (&[u8], &[u8]) = if c.head_len == 0 {
         (b"-", b"")
     } else {
-        (sub(head, c.method.0, c.method.0 + c.method.1), sub(head, c.target.0, c.target.0 + c.target.1))
+        (sub(head, c.method.0 as usize, c.method.1 as usize), sub(head, c.target.0 as usize, c.target.1 as usize))
     };
     let version: &[u8] = if c.v10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
     env.log.line(&env.clock, &c.peer, method, target, version, c.p.status, c.p.sent);
     sys::close(c.p.file);
     c.p.file = -1;
-    c.served += 1;
     let rest = c.in_len.saturating_sub(c.head_len);
     copy_fwd(inb, 0, c.head_len, c.in_len);
     c.in_len = rest;
