@@ -67,10 +67,12 @@ const LOCATION_SAFE: [u8; 16] = {
 impl Ctx<'_, '_> {
     /// The one head builder of every response: status line, Date, `lines` (each ending
     /// in CRLF), the configured extra headers, Content-Type and Content-Length (except
-    /// for 204/304) and Connection. Resets the plan to "head only"; on overflow the plan
-    /// is a bare 500 and false is returned.
+    /// for 204/304) and Connection. Resets the plan to "head only". Returns whether a
+    /// body follows: not for HEAD, 204 or 304, nor on overflow (the plan is then a bare
+    /// 500).
     #[inline(never)]
     fn head(&mut self, status: u16, lines: &[u8], ctype: &[u8], len: u64) -> bool {
+        let body = status != 204 && status != 304;
         // Size trade: written with our own bounded writer `W` (the reason phrase still from
         // mote-http) instead of mote_http::HeadWriter, whose name/value/status checks are
         // useless on these constants and whose put/put_u64/finish duplicated W: measured
@@ -78,7 +80,7 @@ impl Ctx<'_, '_> {
         let mut h = W::new(&mut *self.out);
         h.put(b"HTTP/1.1 ").dec(status as u64).byte(b' ').put(mote_http::reason_phrase(status).as_bytes()).put(b"\r\n");
         h.put(&self.env.clock.date_line).put(lines).put(self.env.cfg.extra());
-        if status != 204 && status != 304 {
+        if body {
             h.put(b"Content-Type: ").put(ctype).put(b"\r\nContent-Length: ").dec(len).put(b"\r\n");
         }
         h.put(if self.p.close {
@@ -100,7 +102,7 @@ impl Ctx<'_, '_> {
             (500, w.len, false)
         };
         *self.p = Plan { status, head, close: self.p.close, ..Plan::new() };
-        ok
+        ok && body && !self.head_only
     }
 
     /// A response without a file: `status`, extra header `lines` and a text body,
@@ -109,11 +111,7 @@ impl Ctx<'_, '_> {
     pub fn page(&mut self, status: u16, lines: &[u8], body: &[u8]) {
         // The default body repeats the status line after "HTTP/1.1 ": "404 Not Found\n".
         let len = if body.is_empty() { mote_http::reason_phrase(status).len() + 5 } else { body.len() };
-        if self.head(status, lines, b"text/plain; charset=utf-8", len as u64)
-            && !self.head_only
-            && status != 204
-            && status != 304
-        {
+        if self.head(status, lines, b"text/plain; charset=utf-8", len as u64) {
             let h = self.p.head;
             if self.out.len() < h + len {
                 return;
@@ -335,7 +333,7 @@ impl Ctx<'_, '_> {
                 w.put(b"Content-Encoding: ").put(e.token()).put(b"\r\n");
             }
         }
-        if !self.head(status, w.done(), mime, len) || self.head_only || status == 304 || len == 0 {
+        if !self.head(status, w.done(), mime, len) || len == 0 {
             sys::close(fd);
             return 0;
         }
