@@ -12,27 +12,17 @@
 //! ctime, so a stale entry is never used, and a hot file costs no extra syscalls.
 //! A variant (`.br`, `.zst`, `.gz`) gets its own tag plus a suffix (`"…-br"`).
 
-use crate::num::W;
+use crate::num::{sub, sub_mut, W};
 use crate::sys::{self, Fd, Stat};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-const WINDOW: u64 = 4096;
+const WINDOW: usize = 4096;
 const SLOTS: usize = 64;
 
-#[derive(Clone, Copy, Default)]
-struct Entry {
-    key: [u64; 7],
-    fp: u64,
-}
-
-pub struct Cache {
-    e: [Entry; SLOTS],
-}
-
-impl Cache {
-    pub const fn new() -> Self {
-        Cache { e: [Entry { key: [0; 7], fp: 0 }; SLOTS] }
-    }
-}
+/// The cache: per slot the 7 key words, then the fingerprint. A static in .bss rather
+/// than a field on the serving loop's stack: its 4 KiB cost no memory until the first
+/// file is tagged (relaxed atomics: one thread; they only make the static safe).
+static CACHE: [[AtomicU64; 8]; SLOTS] = [const { [const { AtomicU64::new(0) }; 8] }; SLOTS];
 
 fn mix(h: u64, w: u64) -> u64 {
     (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
@@ -46,30 +36,39 @@ fn hash(mut h: u64, s: &[u8]) -> u64 {
     mix(h, s.len() as u64)
 }
 
-fn fingerprint(fd: Fd, size: u64) -> u64 {
-    let mut buf = [0u8; WINDOW as usize];
+/// `buf` is scratch space of at least 4 KiB (the server's shared scratch mapping, so
+/// no 4 KiB stack buffer is zeroed per call).
+fn fingerprint(fd: Fd, size: u64, buf: &mut [u8]) -> u64 {
+    let buf = sub_mut(buf, 0, WINDOW);
+    let w = WINDOW as u64;
     let mut h = 0x243F_6A88_85A3_08D3;
-    let second = if size > 2 * WINDOW { size - WINDOW } else { WINDOW };
-    for off in [0, second] {
-        if off >= size && off > 0 {
-            break;
+    let mut off = 0;
+    loop {
+        let n = sys::pread(fd, buf, off).max(0) as usize;
+        h = hash(h, sub(buf, 0, n));
+        // One window for files up to 4 KiB, else the second: the rest of a file up to
+        // 8 KiB, or the last 4 KiB.
+        if off > 0 || size <= w {
+            return h;
         }
-        let n = sys::pread(fd, &mut buf, off).max(0) as usize;
-        h = hash(h, buf.get(..n).unwrap_or(&[]));
+        off = if size > 2 * w { size - w } else { w };
     }
-    h
 }
 
-/// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length.
-pub fn etag(cache: &mut Cache, fd: Fd, st: &Stat, suffix: &[u8], out: &mut [u8; 32]) -> usize {
+/// Writes the quoted tag, e.g. `"1f2e3d4c5b6a7988-br"`, and returns its length. `buf`
+/// is scratch for the fingerprint (see `fingerprint`).
+pub fn etag(fd: Fd, st: &Stat, suffix: &[u8], buf: &mut [u8], out: &mut [u8; 32]) -> usize {
     let (size, mtime) = (st.size(), st.mtime());
     let key = st.key();
     // SLOTS is a power of two: the mask keeps the index in range.
-    let e = &mut cache.e[(mix(key[0], key[1]) >> 58) as usize & (SLOTS - 1)];
-    if e.key != key {
-        *e = Entry { key, fp: fingerprint(fd, size) };
+    let e = &CACHE[(mix(key[0], key[1]) >> 58) as usize & (SLOTS - 1)];
+    let mut fp = e[7].load(Relaxed);
+    if (0..7).any(|i| e[i].load(Relaxed) != key[i]) {
+        fp = fingerprint(fd, size, buf);
+        for i in 0..8 {
+            e[i].store(if i < 7 { key[i] } else { fp }, Relaxed);
+        }
     }
-    let fp = e.fp;
     let tag = mix(mix(mix(fp, size), mtime), 0x6d6f7465);
     let mut w = W::new(out);
     w.byte(b'"').hex(tag, 16);

@@ -7,15 +7,16 @@
 //! instead: then no symlink is followed at all. The path has already been normalized by
 //! mote_http::path::normalize, so it holds no `.` or `..` segments.
 
-use crate::num::W;
+use crate::num::{find, sub};
 use crate::sys::{self, Fd};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// Opens `rel` (relative, NUL-terminated, no dot segments) beneath `root`: the fd, or
-/// -errno.
-pub fn open(root: Fd, rel: &[u8]) -> isize {
+/// -errno. `rel` is only borrowed mutably for the fallback, which cuts it into
+/// components in place and restores it.
+pub fn open(root: Fd, rel: &mut [u8]) -> isize {
     if !NO_OPENAT2.load(Ordering::Relaxed) {
         let r = sys::openat2_beneath(root, rel, sys::O_FILE);
         if r != -sys::ENOSYS {
@@ -26,29 +27,35 @@ pub fn open(root: Fd, rel: &[u8]) -> isize {
     open_fallback(root, rel)
 }
 
-fn open_fallback(root: Fd, rel: &[u8]) -> isize {
-    // The components of rel without its NUL, empty and "." ones skipped ("./" alone is
-    // the root itself); normalize left no ".." behind, but refuse one anyway.
-    let path = rel.strip_suffix(b"\0").unwrap_or(rel);
-    let mut parts = path.split(|&b| b == b'/').filter(|p| !p.is_empty() && *p != b".");
+/// One `openat(O_NOFOLLOW)` per component: each '/' is turned into the component's NUL
+/// for its call and put back (no copy of the name). Empty and "." components open the
+/// directory itself ("./" alone is the root); normalize left no "..", but one is
+/// refused anyway.
+fn open_fallback(root: Fd, rel: &mut [u8]) -> isize {
     let mut cur = root;
-    let mut part = parts.next().unwrap_or(b".");
-    let mut name = [0u8; 256];
+    let mut start = 0;
     loop {
-        let after = parts.next();
-        let flags = if after.is_some() { sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC } else { sys::O_FILE };
-        let mut w = W::new(&mut name);
-        w.put(part).byte(0);
-        let r = if part == b".." || w.full { -sys::EACCES } else { sys::openat(cur, w.done(), flags | sys::O_NOFOLLOW) };
+        let end = start + find(sub(rel, start, usize::MAX), b'/');
+        let last = end >= rel.len();
+        let (flags, saved) = match rel.get_mut(end) {
+            Some(b) if !last => (sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC, core::mem::replace(b, 0)),
+            _ => (sys::O_FILE, 0),
+        };
+        let r = match sub(rel, start, end + 1) {
+            b"..\0" => -sys::EACCES,
+            b"\0" => sys::openat(cur, b".\0", flags | sys::O_NOFOLLOW),
+            name => sys::openat(cur, name, flags | sys::O_NOFOLLOW),
+        };
+        if let Some(b) = rel.get_mut(end) {
+            *b = saved;
+        }
         if cur != root {
             sys::close(cur);
         }
-        match after {
-            Some(p) if r >= 0 => {
-                cur = r as Fd;
-                part = p;
-            }
-            _ => return r,
+        if last || r < 0 {
+            return r;
         }
+        cur = r as Fd;
+        start = end + 1;
     }
 }

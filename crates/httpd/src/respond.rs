@@ -4,12 +4,12 @@
 use crate::etag;
 use crate::server::Env;
 use crate::files;
-use crate::num::{copy_fwd, has, sub, sub_mut, W};
+use crate::num::{copy_fwd, sub, sub_mut, W};
 use crate::sys::{self, Fd, Stat};
 use mote_http::cond::{self, Outcome};
 use mote_http::encoding::{self, Encoding};
 use mote_http::range::{self, RangeDecision};
-use mote_http::{path, HeadWriter, Method, Request, Version};
+use mote_http::{path, Method, Request};
 
 /// Longest path we try to open: Linux's PATH_MAX.
 const PATH_MAX: usize = 4096;
@@ -43,44 +43,66 @@ pub struct Ctx<'a, 'e> {
     pub p: &'a mut Plan,
     /// HEAD: the head only.
     pub head_only: bool,
-    /// HTTP/1.0 (a kept-alive connection says so).
+    /// HTTP/1.0 (a kept-alive connection says so); set by the server from the request.
     pub v10: bool,
 }
 
 const ALLOW: &[u8] = b"Allow: GET, HEAD, OPTIONS\r\n";
 
+/// Bytes a redirect Location keeps as they are, one bit per ASCII code: letters, digits
+/// and `/-._~!$&'()*+,;=:@`; the rest is percent-encoded. Size trade: one shift and test
+/// instead of range checks and a search of the list.
+const LOCATION_SAFE: [u8; 16] = {
+    let mut m = [0u8; 16];
+    let mut b = 0u8;
+    while b < 128 {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@') {
+            m[(b >> 3) as usize] |= 1 << (b & 7);
+        }
+        b += 1;
+    }
+    m
+};
+
 impl Ctx<'_, '_> {
     /// The one head builder of every response: status line, Date, `lines` (each ending
     /// in CRLF), the configured extra headers, Content-Type and Content-Length (except
-    /// for 204/304) and Connection. Resets the plan to "head only"; on overflow the plan
-    /// is a bare 500 and false is returned.
+    /// for 204/304) and Connection. Resets the plan to "head only". Returns whether a
+    /// body follows: not for HEAD, 204 or 304, nor on overflow (the plan is then a bare
+    /// 500).
     #[inline(never)]
     fn head(&mut self, status: u16, lines: &[u8], ctype: &[u8], len: u64) -> bool {
-        let mut h = HeadWriter::new(&mut *self.out, status);
-        h.raw(&self.env.clock.date_line).raw(lines).raw(self.env.cfg.extra());
-        if status != 204 && status != 304 {
-            h.header(b"Content-Type", ctype).header_u64(b"Content-Length", len);
+        let body = status != 204 && status != 304;
+        // Size trade: written with our own bounded writer `W` (the reason phrase still from
+        // mote-http) instead of mote_http::HeadWriter, whose name/value/status checks are
+        // useless on these constants and whose put/put_u64/finish duplicated W: measured
+        // 370 bytes smaller. W's overflow is sticky and never writes past the buffer.
+        let mut h = W::new(&mut *self.out);
+        h.put(b"HTTP/1.1 ").dec(status as u64).byte(b' ').put(mote_http::reason_phrase(status).as_bytes()).put(b"\r\n");
+        h.put(&self.env.clock.date_line).put(lines).put(self.env.cfg.extra());
+        if body {
+            h.put(b"Content-Type: ").put(ctype).put(b"\r\nContent-Length: ").dec(len).put(b"\r\n");
         }
-        h.raw(if self.p.close {
+        h.put(if self.p.close {
             b"Connection: close\r\n"
         } else if self.v10 {
             b"Connection: keep-alive\r\n"
         } else {
             b""
         });
-        let (status, head, ok) = match h.finish() {
-            Ok(n) => (status, n, true),
-            Err(_) => {
-                // The last resort when a head does not fit in the output buffer.
-                const R: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                self.p.close = true;
-                let mut w = W::new(&mut *self.out);
-                w.put(R);
-                (500, w.len, false)
-            }
+        h.put(b"\r\n");
+        let (status, head, ok) = if !h.full {
+            (status, h.len, true)
+        } else {
+            // The last resort when a head does not fit in the output buffer.
+            const R: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            self.p.close = true;
+            let mut w = W::new(&mut *self.out);
+            w.put(R);
+            (500, w.len, false)
         };
         *self.p = Plan { status, head, close: self.p.close, ..Plan::new() };
-        ok
+        ok && body && !self.head_only
     }
 
     /// A response without a file: `status`, extra header `lines` and a text body,
@@ -89,11 +111,7 @@ impl Ctx<'_, '_> {
     pub fn page(&mut self, status: u16, lines: &[u8], body: &[u8]) {
         // The default body repeats the status line after "HTTP/1.1 ": "404 Not Found\n".
         let len = if body.is_empty() { mote_http::reason_phrase(status).len() + 5 } else { body.len() };
-        if self.head(status, lines, b"text/plain; charset=utf-8", len as u64)
-            && !self.head_only
-            && status != 204
-            && status != 304
-        {
+        if self.head(status, lines, b"text/plain; charset=utf-8", len as u64) {
             let h = self.p.head;
             if self.out.len() < h + len {
                 return;
@@ -127,17 +145,25 @@ fn compressible(mime: &[u8]) -> bool {
 /// suffix and the NUL.
 const PB: usize = PATH_MAX + 16;
 
+/// The server's scratch space (`Env::scratch`, one mapping shared by all connections,
+/// so no request zeroes or touches big stack buffers): the response's own header lines
+/// (up to 2 KiB of redirect Location) in the first `LINES` bytes, the path buffer after
+/// them; the ETag fingerprint reads its 4 KiB window into the start once the path is no
+/// longer needed. A short path, the lines and the window share the first page.
+const LINES: usize = 2048;
+pub const SCRATCH: usize = LINES + PB;
+
 /// `open_at` found a directory. Otherwise it returns the fd of a regular file (>= 0,
 /// with `st` filled in) or the status to answer, negated.
 const DIR: i32 = -1;
 
 /// Opens `pb[..base]` + `suffix` (relative, "./...") beneath the root and classifies it.
 #[inline(never)]
-fn open_at(root: Fd, pb: &mut [u8; PB], base: usize, suffix: &[u8], st: &mut Stat) -> i32 {
+fn open_at(root: Fd, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> i32 {
     let mut w = W::new(sub_mut(pb, base, PB));
     w.put(suffix).byte(0);
     let end = base + w.len;
-    let r = files::open(root, sub(pb, 0, end));
+    let r = files::open(root, sub_mut(pb, 0, end));
     if r < 0 {
         return -match -r {
             sys::EACCES | sys::EPERM => 403,
@@ -164,61 +190,82 @@ fn open_at(root: Fd, pb: &mut [u8; PB], base: usize, suffix: &[u8], st: &mut Sta
 impl Ctx<'_, '_> {
     /// Builds the response for a complete request.
     pub fn respond(&mut self, req: &Request) {
+        // Lent out for the call: the header lines built in it are passed to `head`,
+        // which borrows all of self.
+        let s = core::mem::take(&mut self.env.scratch);
+        let status = self.build(req, s);
+        if status != 0 {
+            self.err(status);
+        }
+        self.env.scratch = s;
+    }
+
+    /// Builds the response, or returns the status of a plain error page to answer
+    /// instead (0: done). Size trade: one `err` call site for the many error exits.
+    fn build(&mut self, req: &Request, s: &mut [u8]) -> u16 {
         self.head_only = req.method == Method::Head;
-        self.v10 = req.version == Version::Http10;
         match req.method {
             Method::Get | Method::Head => {}
-            Method::Options => {
-                self.head_only = true;
-                return self.page(204, ALLOW, b"");
+            Method::Other => return 501,
+            m => {
+                let options = m == Method::Options;
+                self.head_only |= options;
+                self.page(if options { 204 } else { 405 }, ALLOW, b"");
+                return 0;
             }
-            Method::Other => return self.err(501),
-            _ => return self.page(405, ALLOW, b""),
         }
         let rawp = req.path;
         if rawp.len() > PATH_MAX {
-            return self.err(414);
+            return 414;
         }
         // One buffer: the normalized path, later turned into the relative path to open
         // ("/a/b" becomes "./a/b") with room for "index.html", a variant suffix and the NUL.
-        let mut pb = [0u8; PB];
-        let len = match path::normalize(rawp, sub_mut(&mut pb, 1, PATH_MAX)) {
+        let pb = sub_mut(s, LINES, SCRATCH);
+        let len = match path::normalize(rawp, sub_mut(pb, 1, PATH_MAX)) {
             Ok(n) if n.first() == Some(&b'/') => n.len(),
-            _ => return self.err(400),
+            _ => return 400,
         };
-        let norm = sub(&pb, 1, 1 + len);
+        let norm = sub(pb, 1, 1 + len);
         let cfg = self.env.cfg;
         let root = self.env.root;
         if !cfg.health.is_empty() && norm == cfg.health {
-            return self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
+            self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
+            return 0;
         }
         if !cfg.on(crate::config::HIDDEN) && path::has_hidden_segment(norm) {
-            return self.err(404);
+            return 404;
         }
         let trailing = norm.last() == Some(&b'/');
         // SPA fallback applies to a last segment without an extension.
-        let spa = cfg.on(crate::config::SPA) && !has(norm.rsplit(|&b| b == b'/').next().unwrap_or(&[]), b'.');
+        // Whether the last segment has a '.': one pass, no reverse split (bytes).
+        let mut ext = false;
+        for &b in norm {
+            ext = b == b'.' || ext && b != b'/';
+        }
+        let spa = cfg.on(crate::config::SPA) && !ext;
         // "/a/b" -> "./a/b"
-        pb[0] = b'.';
+        if let Some(b) = pb.first_mut() {
+            *b = b'.';
+        }
         let mut base = 1 + len;
         let mut st = Stat::new();
-        let mut fd = open_at(root, &mut pb, base, b"", &mut st);
+        let mut fd = open_at(root, pb, base, b"", &mut st);
         if fd == DIR {
             if !trailing {
-                return self.redirect(sub(&pb, 2, base), req.query);
+                return self.redirect(s, base, req.query);
             }
             // Directory: serve its index.html, never a listing.
-            fd = open_at(root, &mut pb, base, b"index.html", &mut st);
+            fd = open_at(root, pb, base, b"index.html", &mut st);
             base += 10;
         }
         if fd == -404 && spa {
-            fd = open_at(root, &mut pb, 2, b"index.html", &mut st);
+            fd = open_at(root, pb, 2, b"index.html", &mut st);
             base = 12;
         }
         if fd < 0 {
-            return self.err(if fd == DIR { 404 } else { -fd as u16 });
+            return if fd == DIR { 404 } else { -fd as u16 };
         }
-        let mime = mote_http::mime::from_path(sub(&pb, 0, base));
+        let mime = mote_http::mime::from_path(sub(pb, 0, base));
         // Precompressed variants beside the file, chosen by Accept-Encoding.
         let vary = compressible(mime);
         let mut enc: Option<Encoding> = None;
@@ -228,7 +275,7 @@ impl Ctx<'_, '_> {
             let mut avail: u8 = 0b111;
             while let Some(e) = encoding::negotiate(ae, avail) {
                 avail &= !(1u8 << (e as u8));
-                let vfd = open_at(root, &mut pb, base, e.ext(), &mut vst);
+                let vfd = open_at(root, pb, base, e.ext(), &mut vst);
                 if vfd >= 0 {
                     sys::close(fd);
                     fd = vfd;
@@ -240,7 +287,7 @@ impl Ctx<'_, '_> {
         }
         let (size, mtime) = (stp.size(), stp.mtime());
         let mut tag = [0u8; 32];
-        let tag_len = etag::etag(&mut self.env.cache, fd, stp, enc.map_or(&b""[..], |e| e.ext()), &mut tag);
+        let tag_len = etag::etag(fd, stp, enc.map_or(&b""[..], |e| e.ext()), s, &mut tag);
         let tag = sub(&tag, 0, tag_len);
 
         let (mut status, mut off, mut len) = (200, 0, size);
@@ -259,15 +306,20 @@ impl Ctx<'_, '_> {
             _ => {}
         }
         // The header lines specific to this response, before the common ones.
-        let mut lb = [0u8; 256];
-        let mut w = W::new(&mut lb);
+        let mut w = W::new(sub_mut(s, 0, LINES));
+        if status == 206 || status == 416 {
+            w.put(b"Content-Range: bytes ");
+            if status == 416 {
+                w.byte(b'*');
+            } else {
+                w.dec(off).byte(b'-').dec(off + len - 1);
+            }
+            w.byte(b'/').dec(size).put(b"\r\n");
+        }
         if status >= 400 {
             sys::close(fd);
-            if status == 416 {
-                w.put(b"Content-Range: bytes */").dec(size).put(b"\r\n");
-            }
-            let n = w.len;
-            return self.page(status, sub(&lb, 0, n), b"");
+            self.page(status, w.done(), b"");
+            return 0;
         }
         let mut imf = [0u8; mote_http::date::IMF_LEN];
         mote_http::date::format(mtime, &mut imf);
@@ -280,27 +332,25 @@ impl Ctx<'_, '_> {
             if let Some(e) = enc {
                 w.put(b"Content-Encoding: ").put(e.token()).put(b"\r\n");
             }
-            if status == 206 {
-                w.put(b"Content-Range: bytes ").dec(off).byte(b'-').dec(off + len - 1).byte(b'/').dec(size).put(b"\r\n");
-            }
         }
-        let n = w.len;
-        if !self.head(status, sub(&lb, 0, n), mime, len) || self.head_only || status == 304 || len == 0 {
+        if !self.head(status, w.done(), mime, len) || len == 0 {
             sys::close(fd);
-            return;
+            return 0;
         }
         self.p.file = fd;
         self.p.off = off;
         self.p.len = len;
+        0
     }
 
-    /// 301 to the slash form of a directory path (`norm` without its leading '/'),
-    /// keeping the query. The Location is built from the normalized path,
-    /// percent-encoded, with repeated slashes collapsed, so it can never become a
-    /// scheme-relative `//host` redirect.
-    fn redirect(&mut self, norm: &[u8], query: Option<&[u8]>) {
-        let mut lb = [0u8; 2048];
-        let mut w = W::new(&mut lb);
+    /// 301 to the slash form of a directory path (the path buffer up to `end`, the
+    /// normalized path after its "./"), keeping the query. The Location is built from the
+    /// normalized path, percent-encoded, with repeated slashes collapsed, so it can never
+    /// become a scheme-relative `//host` redirect.
+    fn redirect(&mut self, s: &mut [u8], end: usize, query: Option<&[u8]>) -> u16 {
+        let Some((lb, pb)) = s.split_at_mut_checked(LINES) else { return 500 };
+        let norm = sub(pb, 2, end);
+        let mut w = W::new(lb);
         w.put(b"Location: /");
         let mut prev = b'/';
         for &b in norm {
@@ -308,7 +358,7 @@ impl Ctx<'_, '_> {
                 continue;
             }
             prev = b;
-            if b.is_ascii_alphanumeric() || has(b"/-._~!$&'()*+,;=:@", b) {
+            if LOCATION_SAFE.get(b as usize >> 3).is_some_and(|m| m >> (b & 7) & 1 != 0) {
                 w.byte(b);
             } else {
                 w.byte(b'%').hex(b as u64, 2);
@@ -323,9 +373,9 @@ impl Ctx<'_, '_> {
         }
         w.put(b"\r\n");
         if w.full {
-            return self.err(414);
+            return 414;
         }
-        let n = w.len;
-        self.page(301, sub(&lb, 0, n), b"")
+        self.page(301, w.done(), b"");
+        0
     }
 }

@@ -8,9 +8,8 @@
 //! 1 s timeout while connections exist.
 
 use crate::config::{self, err_line, Config, UNSET};
-use crate::etag::Cache;
 use crate::log::{Clock, Log, Peer};
-use crate::respond::{Ctx, Plan};
+use crate::respond::{Ctx, Plan, SCRATCH};
 use crate::seccomp;
 use crate::num::{copy_fwd, sub};
 use crate::sys::{self, Fd, Slots};
@@ -41,22 +40,21 @@ enum St {
 pub struct Conn {
     fd: Fd,
     st: St,
-    next_free: usize,
     peer: Peer,
     deadline: u64,
-    served: u64,
     in_len: usize,
     /// Head of the request being answered (kept in the buffer for the log line).
     head_len: usize,
-    method: (usize, usize),
-    target: (usize, usize),
+    /// Start and end of the method and the target in the head (buffers are < 4 GiB).
+    method: (u32, u32),
+    target: (u32, u32),
     v10: bool,
-    keep: bool,
     out_pos: usize,
     /// The response being sent: `p.head` bytes of the output buffer, then `p.len` bytes
     /// of `p.file` (counted down as they go out).
     p: Plan,
-    skip: Option<BodySkipper>,
+    /// The body being discarded (meaningful in `Skip` only).
+    skip: BodySkipper,
     skipped: u64,
 }
 
@@ -66,19 +64,16 @@ impl Conn {
         Conn {
             fd,
             st: St::Read,
-            next_free: usize::MAX,
             peer,
             deadline: 0,
-            served: 0,
             in_len: 0,
             head_len: 0,
             method: (0, 0),
             target: (0, 0),
             v10: false,
-            keep: true,
             out_pos: 0,
             p: Plan::new(),
-            skip: None,
+            skip: BodySkipper::new(Body::None),
             skipped: 0,
         }
     }
@@ -89,10 +84,12 @@ pub struct Env<'a> {
     pub cfg: &'a Config,
     pub root: Fd,
     pub clock: Clock,
-    /// Entity-tag fingerprints (4 KiB).
-    pub cache: Cache,
+    /// Scratch space for building one response (`respond::SCRATCH`).
+    pub scratch: &'a mut [u8],
     pub log: Log<'a>,
     pub stopping: bool,
+    /// Open connections.
+    active: usize,
 }
 
 /// A start-up failure: one line with `what`, `detail` and the errno; exit code 1.
@@ -296,7 +293,10 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     let ep = ep as Fd;
     let buf_size = cfg.n[config::BUF_SIZE] as usize;
     let out_size = OUT_BASE + cfg.extra_len;
-    let stride = buf_size + out_size;
+    // Each slot is [output | input], page-aligned: a response head (from the start of
+    // the output buffer) and a short request (after it) then share one page, where
+    // [input | output] always touched two.
+    let stride = (buf_size + out_size + 4095) & !4095;
     let Some(mut slots) = Slots::<Conn>::new(cfg.n[config::MAX_CONNS] as usize, stride) else {
         err_line(&[b"cannot map memory for --max-conns connection slots"]);
         return 1;
@@ -304,8 +304,9 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     if sys::epoll_add(ep, lfd, TOK_LISTEN, listen_flags(shared)) < 0 || sys::epoll_add(ep, sfd, TOK_SIGNAL, sys::EPOLLIN) < 0 {
         return 1;
     }
-    // The log buffer lives outside the stack so it costs no memory until lines are written.
-    let Some(logbuf) = sys::map_bytes(16384) else { return 1 };
+    // The scratch space and the log buffer live outside the stack, so they cost no
+    // memory until written, and nothing is zeroed per request.
+    let Some((scratch, logbuf)) = sys::map_bytes(SCRATCH + 16384).and_then(|m| m.split_at_mut_checked(SCRATCH)) else { return 1 };
     // Everything is open and mapped: from here on only the serving loop's syscalls.
     if sandbox(cfg, seccomp::SERVE) < 0 {
         return 1;
@@ -314,21 +315,20 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         cfg,
         root,
         clock: Clock::new(),
-        cache: Cache::new(),
+        scratch,
         log: Log::new(cfg.log, logbuf),
         stopping: false,
+        active: 0,
     };
-    let mut free_head = usize::MAX;
-    let mut active = 0usize;
     let mut paused_until = 0u64; // listener removed from epoll (EMFILE) until then
     let mut grace_end = 0u64;
     let mut last_sweep = env.clock.mono;
     let mut evbuf = [sys::Event { events: 0, data: 0 }; 64];
     loop {
-        let idle = active == 0 && !env.stopping && paused_until == 0;
+        let idle = env.active == 0 && !env.stopping && paused_until == 0;
         let n = sys::epoll_wait(ep, &mut evbuf, if idle { -1 } else { 1000 });
         env.clock.tick();
-        let active_before = active;
+        let active_before = env.active;
         for ev in evbuf.iter().take(n) {
             match { ev.data } {
                 TOK_LISTEN => {
@@ -351,11 +351,12 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                             _ => break,
                         };
                         let conn = Conn::new(fd, peer_of(&sa));
+                        // The first free slot, else a new one. Size trade: a scan instead of
+                        // a free list (no link field, no bookkeeping on close); it only
+                        // runs per accept, over the slots ever used.
                         let (all, _) = slots.parts();
-                        let idx = match all.get_mut(free_head) {
-                            Some(c) => {
-                                let i = free_head;
-                                free_head = c.next_free;
+                        let idx = match all.iter_mut().enumerate().find(|(_, c)| c.st == St::Free) {
+                            Some((i, c)) => {
                                 *c = conn;
                                 Some(i)
                             }
@@ -371,10 +372,10 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         let (all, _) = slots.parts();
                         let Some(c) = all.get_mut(i) else { continue };
                         arm(c, &env, config::HEADER_TIMEOUT);
-                        active += 1;
+                        env.active += 1;
                         let evs = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
                         if sys::epoll_add(ep, fd, i as u64 + 2, evs) < 0 {
-                            close_conn(c, &mut free_head, &mut active, i);
+                            close_conn(c, &mut env);
                         }
                     }
                 }
@@ -385,28 +386,24 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                         sys::epoll_del(ep, lfd);
                         sys::close(lfd);
                         lfd = -1;
-                        // Idle keep-alive connections (served before, nothing
-                        // read since) go now; the rest after their current
-                        // response. A connection not served yet stays: it may
-                        // have been accepted in this very batch with its request
-                        // still in the socket (a socket-activated handover).
+                        // Idle keep-alive connections (served before: a status
+                        // is set; nothing read since) go now; the rest after their current
+                        // response (`stopping` makes it the last). A connection
+                        // not served yet stays: it may have been accepted in
+                        // this very batch with its request still in the socket
+                        // (a socket-activated handover).
                         let (all, _) = slots.parts();
-                        for (i, c) in all.iter_mut().enumerate() {
-                            if c.st == St::Read && c.in_len == 0 && c.served > 0 {
-                                close_conn(c, &mut free_head, &mut active, i);
-                            } else {
-                                c.keep = false;
+                        for c in all.iter_mut() {
+                            if c.st == St::Read && c.in_len == 0 && c.p.status != 0 {
+                                close_conn(c, &mut env);
                             }
                         }
                     }
                 }
                 tok => {
                     let i = (tok - 2) as usize;
-                    let Some((c, inb, outb)) = slot(&mut slots, i, stride, buf_size) else { continue };
+                    let Some((c, inb, outb)) = slot(&mut slots, i, stride, out_size, buf_size) else { continue };
                     drive(c, inb, outb, &mut env);
-                    if c.st == St::Free && c.fd >= 0 {
-                        close_conn(c, &mut free_head, &mut active, i);
-                    }
                 }
             }
         }
@@ -414,32 +411,29 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         if now != last_sweep {
             last_sweep = now;
             for i in 0..slots.len() {
-                let Some((c, inb, outb)) = slot(&mut slots, i, stride, buf_size) else { continue };
+                let Some((c, inb, outb)) = slot(&mut slots, i, stride, out_size, buf_size) else { continue };
                 // Whole seconds: a deadline set at t expires in (timeout, timeout + 1] s.
                 if c.st == St::Free || c.deadline >= now {
                     continue;
                 }
                 if c.st == St::Read && c.in_len > 0 {
                     // Slow or stalled request head: answer 408 (logged without a request
-                    // line) and close like after any error, unless the send must wait.
-                    c.head_len = 0;
-                    c.method = (0, 0);
+                    // line: head_len is 0 while reading a head) and close like after any
+                    // error, unless the send must wait.
                     start_error(c, outb, &mut env, 408);
                     drive(c, inb, outb, &mut env);
-                    if c.st != St::Free {
-                        continue;
-                    }
+                } else {
+                    close_conn(c, &mut env);
                 }
-                close_conn(c, &mut free_head, &mut active, i);
             }
         }
         env.log.flush();
         // Accept again after the pause, or as soon as a connection closed.
-        if paused_until != 0 && (now >= paused_until || active < active_before) && !env.stopping {
+        if paused_until != 0 && (now >= paused_until || env.active < active_before) && !env.stopping {
             paused_until = 0;
             sys::epoll_add(ep, lfd, TOK_LISTEN, listen_flags(shared));
         }
-        if env.stopping && (active == 0 || now > grace_end) {
+        if env.stopping && (env.active == 0 || now > grace_end) {
             return 0;
         }
     }
@@ -464,10 +458,10 @@ fn peer_of(sa: &sys::SockAddr) -> Peer {
 
 /// Connection slot `i` with its input and output buffers.
 #[inline(never)]
-fn slot<'s>(slots: &'s mut Slots<Conn>, i: usize, stride: usize, buf_size: usize) -> Option<(&'s mut Conn, &'s mut [u8], &'s mut [u8])> {
+fn slot(slots: &mut Slots<Conn>, i: usize, stride: usize, out_size: usize, buf_size: usize) -> Option<(&mut Conn, &mut [u8], &mut [u8])> {
     let (all, bytes) = slots.parts();
-    let (inb, outb) = bytes.get_mut(i * stride..(i + 1) * stride)?.split_at_mut_checked(buf_size)?;
-    Some((all.get_mut(i)?, inb, outb))
+    let (outb, inb) = bytes.get_mut(i * stride..(i + 1) * stride)?.split_at_mut_checked(out_size)?;
+    Some((all.get_mut(i)?, inb.get_mut(..buf_size)?, outb))
 }
 
 /// Sets the connection's deadline to now + the timeout option `which`.
@@ -476,42 +470,45 @@ fn arm(c: &mut Conn, env: &Env, which: usize) {
     c.deadline = env.clock.mono + env.cfg.n.get(which).copied().unwrap_or(0);
 }
 
-fn close_conn(c: &mut Conn, free_head: &mut usize, active: &mut usize, i: usize) {
+/// Closes the connection and frees its slot (once: a freed slot has no fd).
+fn close_conn(c: &mut Conn, env: &mut Env) {
+    if c.fd < 0 {
+        return;
+    }
     sys::close(c.fd);
     sys::close(c.p.file);
     c.fd = -1;
     c.p.file = -1;
-    c.skip = None;
     c.st = St::Free;
-    c.next_free = *free_head;
-    *free_head = i;
-    *active -= 1;
+    env.active -= 1;
 }
 
-/// Reads into `inb[in_len..]`: Ok(true) when bytes came, Ok(false) on EAGAIN, Err on EOF
-/// or error (the connection is finished).
-fn fill(c: &mut Conn, inb: &mut [u8]) -> Result<bool, ()> {
+/// Reads into `inb[in_len..]`: false on EAGAIN (wait for the next edge), else true:
+/// bytes came, or EOF or an error made the connection `Free` (the caller's loop then
+/// closes it).
+fn fill(c: &mut Conn, inb: &mut [u8]) -> bool {
     loop {
-        let Some(dst) = inb.get_mut(c.in_len..) else { return Err(()) };
-        match sys::read(c.fd, dst) {
-            n if n > 0 => {
-                c.in_len += n as usize;
-                return Ok(true);
-            }
-            n if n == -sys::EAGAIN => return Ok(false),
+        let n = match inb.get_mut(c.in_len..) {
+            Some(dst) => sys::read(c.fd, dst),
+            None => 0,
+        };
+        match n {
+            n if n > 0 => c.in_len += n as usize,
+            n if n == -sys::EAGAIN => return false,
             n if n == -sys::EINTR => continue,
-            _ => return Err(()),
+            _ => c.st = St::Free,
         }
+        return true;
     }
 }
 
-/// Makes all possible progress on one connection. Leaves `st == Free` when it is to be
-/// closed (the caller releases the slot).
+/// Makes all possible progress on one connection; closes it (frees the slot) when it is
+/// done.
 #[inline(never)]
 fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
     loop {
         match c.st {
-            St::Free => return,
+            St::Free => return close_conn(c, env),
             St::Send => {
                 if c.out_pos < c.p.head {
                     let flags = if c.p.len > 0 { sys::MSG_MORE } else { 0 };
@@ -545,20 +542,14 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
             }
             St::Linger => {
                 c.in_len = 0;
-                match fill(c, inb) {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(()) => c.st = St::Free,
+                if !fill(c, inb) {
+                    return;
                 }
             }
             St::Skip => {
                 let body = sub(inb, c.head_len, c.in_len);
                 let blen = body.len();
-                let r = match c.skip.as_mut() {
-                    Some(s) => s.feed(body),
-                    None => Ok((0, true)),
-                };
-                match r {
+                match c.skip.feed(body) {
                     Ok((k, done)) => {
                         let k = k.min(blen);
                         copy_fwd(inb, c.head_len, c.head_len + k, c.in_len);
@@ -567,16 +558,13 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                         if c.skipped > env.cfg.n[config::MAX_BODY] {
                             start_error(c, outb, env, 413);
                         } else if done {
-                            c.skip = None;
                             respond_to(c, inb, outb, env, true);
                         } else {
                             // No re-arm on progress: the whole body must arrive within
                             // --header-timeout of its start (a body trickled a byte at a
                             // time would otherwise hold the slot forever).
-                            match fill(c, inb) {
-                                Ok(true) => {}
-                                Ok(false) => return,
-                                Err(()) => c.st = St::Free,
+                            if !fill(c, inb) {
+                                return;
                             }
                         }
                     }
@@ -591,14 +579,11 @@ fn drive(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env) {
                     }
                 }
                 let was_empty = c.in_len == 0;
-                match fill(c, inb) {
-                    Ok(true) => {
-                        if was_empty {
-                            arm(c, env, config::HEADER_TIMEOUT);
-                        }
-                    }
-                    Ok(false) => return,
-                    Err(()) => c.st = St::Free,
+                if !fill(c, inb) {
+                    return;
+                }
+                if was_empty {
+                    arm(c, env, config::HEADER_TIMEOUT);
                 }
             }
         }
@@ -615,23 +600,22 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
         Ok(Parsed::Complete(r)) => r,
         Ok(Parsed::Partial) if !full => return,
         r => {
-            // No usable request line: the log shows "-".
+            // No usable request line: the log shows "-" (head_len 0).
             let s = match r {
                 Err(e) => e.status,
                 _ => mote_http::status_for_full_buffer(data),
             };
             c.head_len = 0;
-            c.method = (0, 0);
-            c.target = (0, 0);
             return start_error(c, outb, env, s);
         }
     };
     let base = data.as_ptr() as usize;
     c.head_len = req.head_len;
-    c.method = (req.method_raw.as_ptr() as usize - base, req.method_raw.len());
-    c.target = (req.target.as_ptr() as usize - base, req.target.len());
+    let span = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, (s.as_ptr() as usize - base + s.len()) as u32);
+    c.method = span(req.method_raw);
+    c.target = span(req.target);
     c.v10 = req.version == Version::Http10;
-    c.p.close = !req.keep_alive || env.stopping || !c.keep;
+    c.p.close = !req.keep_alive || env.stopping;
     if !skipped && req.body != Body::None {
         if matches!(req.body, Body::Length(n) if n > env.cfg.n[config::MAX_BODY]) {
             return start_error(c, outb, env, 413);
@@ -641,7 +625,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
             // read a body we would discard.
             c.p.close = true;
         } else {
-            c.skip = Some(BodySkipper::new(req.body));
+            c.skip = BodySkipper::new(req.body);
             c.skipped = 0;
             c.st = St::Skip;
             arm(c, env, config::HEADER_TIMEOUT);
@@ -653,7 +637,7 @@ fn respond_to(c: &mut Conn, inb: &mut [u8], outb: &mut [u8], env: &mut Env, skip
 }
 
 fn ctx<'a, 'e>(c: &'a mut Conn, out: &'a mut [u8], env: &'a mut Env<'e>) -> Ctx<'a, 'e> {
-    Ctx { env, out, p: &mut c.p, head_only: false, v10: false }
+    Ctx { env, out, p: &mut c.p, head_only: false, v10: c.v10 }
 }
 
 /// Answers `status` and closes.
@@ -666,7 +650,6 @@ fn start_error(c: &mut Conn, outb: &mut [u8], env: &mut Env, status: u16) {
 
 fn start(c: &mut Conn, env: &Env) {
     c.out_pos = 0;
-    c.keep = c.keep && !c.p.close;
     c.st = St::Send;
     arm(c, env, config::WRITE_TIMEOUT);
 }
@@ -675,23 +658,22 @@ fn start(c: &mut Conn, env: &Env) {
 /// or close.
 fn finish(c: &mut Conn, inb: &mut [u8], env: &mut Env, ok: bool) {
     let head = sub(inb, 0, c.head_len);
-    let (method, target): (&[u8], &[u8]) = if c.method.1 == 0 {
+    let (method, target): (&[u8], &[u8]) = if c.head_len == 0 {
         (b"-", b"")
     } else {
-        (sub(head, c.method.0, c.method.0 + c.method.1), sub(head, c.target.0, c.target.0 + c.target.1))
+        (sub(head, c.method.0 as usize, c.method.1 as usize), sub(head, c.target.0 as usize, c.target.1 as usize))
     };
     let version: &[u8] = if c.v10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
     env.log.line(&env.clock, &c.peer, method, target, version, c.p.status, c.p.sent);
     sys::close(c.p.file);
     c.p.file = -1;
-    c.served += 1;
     let rest = c.in_len.saturating_sub(c.head_len);
     copy_fwd(inb, 0, c.head_len, c.in_len);
     c.in_len = rest;
     c.head_len = 0;
     if !ok {
         c.st = St::Free;
-    } else if c.keep && !env.stopping {
+    } else if !c.p.close && !env.stopping {
         c.st = St::Read;
         arm(c, env, if rest > 0 { config::HEADER_TIMEOUT } else { config::IDLE_TIMEOUT });
     } else if c.p.status >= 400 || rest > 0 {

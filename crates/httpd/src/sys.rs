@@ -701,7 +701,8 @@ pub struct Slots<T: 'static> {
 impl<T> Slots<T> {
     pub fn new(cap: usize, per_slot_bytes: usize) -> Option<Self> {
         let head = cap.checked_mul(core::mem::size_of::<T>())?;
-        let head = head.checked_add(63)? & !63;
+        // The byte area starts on a page (the server aligns its per-slot strides too).
+        let head = head.checked_add(4095)? & !4095;
         let bytes = cap.checked_mul(per_slot_bytes)?;
         let p = mmap(head.checked_add(bytes)?)?;
         // SAFETY: [head, total) lies inside the mapping, is zero-filled (a valid [u8]) and
