@@ -134,7 +134,9 @@ class Bench:
         self.images = {}
         # mote-httpd: the binary we built, so bare and packed are the same bytes.
         base = ["pack", self.httpd, "--site", site, "--compression", "gzip"]
-        self.images["httpd"] = self._pack("httpd", base, entry=["/mote-httpd"], args=lambda p: ["--listen", f"127.0.0.1:{p}", "--root", "/www", "--log", "off"],
+        # `mote pack BINARY` puts the binary at /<its file name>.
+        entry = ["/" + os.path.basename(self.httpd)]
+        self.images["httpd"] = self._pack("httpd", base, entry=entry, args=lambda p: ["--listen", f"127.0.0.1:{p}", "--root", "/www", "--log", "off"],
                                           bare=lambda p: [self.httpd, "--listen", f"127.0.0.1:{p}", "--root", site, "--log", "off", "--allow-root"], activatable=True)
         if self.busybox and "statically linked" in run(["file", "-L", self.busybox]).stdout:
             entry = ["/busybox", "httpd", "-f", "-h", "/www"]
