@@ -333,13 +333,24 @@ impl Ctx<'_, '_> {
                 w.put(b"Content-Encoding: ").put(e.token()).put(b"\r\n");
             }
         }
-        if !self.head(status, w.done(), mime, len) || len == 0 {
-            sys::close(fd);
-            return 0;
+        if self.head(status, w.done(), mime, len) {
+            // A body that fits in the output buffer after the head is read into it and
+            // goes out with the head in one sendto (no sendfile, no second push); the
+            // file is closed at once. Larger bodies, or a short read (the file
+            // changed), are sent from the file with sendfile.
+            let h = self.p.head;
+            let room = sub_mut(self.out, h, usize::MAX);
+            let n = len as usize;
+            if len > room.len() as u64 || sys::pread(fd, sub_mut(room, 0, n), off) != n as isize {
+                self.p.file = fd;
+                self.p.off = off;
+                self.p.len = len;
+                return 0;
+            }
+            self.p.head = h + n;
+            self.p.sent = len;
         }
-        self.p.file = fd;
-        self.p.off = off;
-        self.p.len = len;
+        sys::close(fd);
         0
     }
 

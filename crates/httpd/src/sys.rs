@@ -638,6 +638,8 @@ pub struct Event {
 
 pub const EPOLLIN: u32 = 1;
 pub const EPOLLOUT: u32 = 4;
+pub const EPOLLERR: u32 = 8;
+pub const EPOLLHUP: u32 = 0x10;
 pub const EPOLLRDHUP: u32 = 0x2000;
 pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
 pub const EPOLLET: u32 = 1 << 31;

@@ -505,3 +505,91 @@ fn openat2_enosys_fallback() {
     }
     assert_eq!(s.get("/../../../../etc/passwd", &[]).status, 400);
 }
+
+/// Small bodies are read into the output buffer behind the head and go out with it; a
+/// body one byte too big for that goes by sendfile. Sizes around the boundary (measured
+/// from the real head length), with GET, HEAD and ranges, pipelined on one keep-alive
+/// connection: every body byte for byte, in order, and the log's byte counts.
+#[test]
+fn small_bodies_inline_and_boundary() {
+    let d = TempDir::new("small");
+    d.write("probe.bin", &pattern(2500));
+    let s = Server::start(d.path(), &[]);
+    let mut c = s.connect();
+    let read_n = |c: &mut std::net::TcpStream, n: usize, head_only: &[bool]| -> Vec<(Response, usize)> {
+        let mut got = Vec::new();
+        let mut b = [0u8; 65536];
+        loop {
+            let mut rest = &got[..];
+            let mut v = Vec::new();
+            for &h in head_only.iter().take(n) {
+                match parse_response(rest, h) {
+                    Some((r, k)) => {
+                        rest = &rest[k..];
+                        v.push((r, k));
+                    }
+                    None => break,
+                }
+            }
+            if v.len() == n {
+                assert!(rest.is_empty(), "extra bytes after {n} responses");
+                return v;
+            }
+            let k = std::io::Read::read(c, &mut b).unwrap();
+            assert!(k > 0, "closed early");
+            got.extend_from_slice(&b[..k]);
+        }
+    };
+    // The keep-alive head of a 4-digit-length .bin file; the output buffer is 3 KiB.
+    c.write_all(b"HEAD /probe.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let head = read_n(&mut c, 1, &[true])[0].1;
+    let fits = 3072 - head;
+    assert!((1000..3000).contains(&fits), "{head}");
+    let sizes = [0, 1, 1000, fits, fits + 1, 100_000];
+    for n in sizes {
+        d.write(&format!("s{n}.bin"), &pattern(n));
+    }
+    // (request, head only, status, body)
+    let mut plan: Vec<(String, bool, u16, Vec<u8>)> = Vec::new();
+    for n in sizes {
+        let p = pattern(n);
+        let get = format!("GET /s{n}.bin HTTP/1.1\r\nHost: x\r\n");
+        plan.push((format!("{get}\r\n"), false, 200, p.clone()));
+        plan.push((format!("HEAD /s{n}.bin HTTP/1.1\r\nHost: x\r\n\r\n"), true, 200, Vec::new()));
+        if n >= 6 {
+            plan.push((format!("{get}Range: bytes=2-4\r\n\r\n"), false, 206, p[2..5].to_vec()));
+            plan.push((format!("{get}Range: bytes=1-\r\n\r\n"), false, 206, p[1..].to_vec()));
+            plan.push((format!("{get}Range: bytes=-1\r\n\r\n"), false, 206, p[n - 1..].to_vec()));
+            plan.push((format!("{get}Range: bytes=200000-\r\n\r\n"), false, 416, b"416 Range Not Satisfiable\n".to_vec()));
+        } else if n == 1 {
+            plan.push((format!("{get}Range: bytes=0-0\r\n\r\n"), false, 206, p.clone()));
+        } else {
+            // An empty file has no satisfiable range: mote-http serves it whole (200).
+            plan.push((format!("{get}Range: bytes=0-\r\n\r\n"), false, 200, Vec::new()));
+            plan.push((format!("{get}Range: bytes=5-\r\n\r\n"), false, 200, Vec::new()));
+        }
+        plan.push((format!("{get}\r\n"), false, 200, p));
+    }
+    // Twice: all in one write (pipelined), then each waiting for its answer.
+    let batch: String = plan.iter().map(|p| p.0.as_str()).collect();
+    let ho: Vec<bool> = plan.iter().map(|p| p.1).collect();
+    c.write_all(batch.as_bytes()).unwrap();
+    let rs = read_n(&mut c, plan.len(), &ho);
+    for (i, ((r, _), (req, _, st, body))) in rs.iter().zip(&plan).enumerate() {
+        assert_eq!(r.status, *st, "#{i} {req}");
+        assert!(r.body == *body, "#{i} {req}: body differs ({} vs {} bytes)", r.body.len(), body.len());
+    }
+    for (req, h, st, body) in &plan {
+        c.write_all(req.as_bytes()).unwrap();
+        let (r, _) = read_n(&mut c, 1, &[*h]).pop().unwrap();
+        assert_eq!((r.status, &r.body), (*st, body), "{req}");
+    }
+    drop(c);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.stdout();
+    for n in [1, 1000, fits, fits + 1] {
+        assert!(log.contains(&format!("\"GET /s{n}.bin HTTP/1.1\" 200 {n}\n")), "{n}: {log}");
+        assert!(log.contains(&format!("\"HEAD /s{n}.bin HTTP/1.1\" 200 -\n")), "{n}: {log}");
+    }
+    assert!(log.contains(&format!("\"GET /s{fits}.bin HTTP/1.1\" 206 3\n")), "{log}");
+}
