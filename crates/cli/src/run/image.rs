@@ -279,11 +279,7 @@ fn materialize_local(path: &Path, tag: Option<&str>) -> Result<Materialized> {
     let mdesc = descriptor(&desc, "manifest")?;
     let manifest_bytes = src.blob(&mdigest)?;
     read::check_blob(&mdesc, &manifest_bytes, "manifest")?;
-    let manifest: Value = serde_json::from_slice(&manifest_bytes).context("manifest is not JSON")?;
-    let cdesc = descriptor(&manifest["config"], "config")?;
-    let config_bytes = src.blob(&cdesc.digest.to_string())?;
-    read::check_blob(&cdesc, &config_bytes, "config")?;
-    extract(&mdigest, &manifest, &config_bytes, &mut |d| src.blob(&d.digest.to_string()))
+    extract(&mdigest, &manifest_bytes, &mut |d| src.blob(&d.digest.to_string()))
 }
 
 /// An image in a registry: resolve the manifest, then fetch what the cache lacks.
@@ -338,18 +334,14 @@ fn pull_ref(r: &Reference, opts: &ClientOptions) -> Result<Materialized> {
             bytes
         }
     };
-    let manifest: Value = serde_json::from_slice(&manifest_bytes).context("the manifest is not JSON")?;
-    let cdesc = descriptor(&manifest["config"], "config")?;
-    let config = client.get_blob(&repo, &cdesc)?;
-    read::check_blob(&cdesc, &config, "config")?;
-    let mut fetched = 0u64;
-    let m = extract(&mdigest, &manifest, &config, &mut |d| {
+    let (mut blobs, mut fetched) = (0, 0u64);
+    let m = extract(&mdigest, &manifest_bytes, &mut |d| {
         let bytes = client.get_blob(&repo, d)?;
+        blobs += 1;
         fetched += bytes.len() as u64;
         Ok(bytes)
     })?;
-    let layers = manifest["layers"].as_array().map_or(0, |a| a.len());
-    eprintln!("mote: pulled {r} ({mdigest}): {layers} layer(s), {fetched} bytes");
+    eprintln!("mote: pulled {r} ({mdigest}): the config and {} layer(s), {fetched} bytes", blobs - 1);
     Ok(m)
 }
 
@@ -411,17 +403,21 @@ fn ensure_mountpoints(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Extracts the layers of `manifest` into the cache under `mdigest`. `fetch` returns a
-/// layer's bytes as stored; they are checked here against the layer's descriptor
-/// before anything is unpacked, and a failure leaves nothing behind.
+/// Extracts the image of manifest `mdigest` (its bytes already verified) into the cache.
+/// `fetch` returns a blob's bytes as stored: the config, then each layer; each is checked
+/// here against its descriptor before anything is unpacked, and a failure leaves
+/// nothing behind.
 fn extract(
     mdigest: &str,
-    manifest: &Value,
-    config_bytes: &[u8],
+    manifest_bytes: &[u8],
     fetch: &mut dyn FnMut(&Descriptor) -> Result<Vec<u8>>,
 ) -> Result<Materialized> {
     let hex = digest_hex(mdigest)?.to_string();
-    let config_json: Value = serde_json::from_slice(config_bytes).context("image config is not JSON")?;
+    let manifest: Value = serde_json::from_slice(manifest_bytes).context("the manifest is not JSON")?;
+    let cdesc = descriptor(&manifest["config"], "config")?;
+    let config_bytes = fetch(&cdesc)?;
+    read::check_blob(&cdesc, &config_bytes, "config")?;
+    let config_json: Value = serde_json::from_slice(&config_bytes).context("image config is not JSON")?;
     let layers = manifest["layers"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
     let layers: Vec<Descriptor> = layers.iter().map(|l| descriptor(l, "layer")).collect::<Result<_>>()?;
     for l in &layers {
@@ -452,7 +448,7 @@ fn extract(
         }
         ensure_mountpoints(&root)?;
         let mut f = fs::File::create(tmp.join("config.json"))?;
-        f.write_all(config_bytes)?;
+        f.write_all(&config_bytes)?;
         Ok(())
     })();
     if let Err(e) = result {
