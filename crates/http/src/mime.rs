@@ -100,17 +100,40 @@ pub fn from_path(path: &[u8]) -> &'static [u8] {
         return DEFAULT;
     }
     let ext = sub(path, dot, path.len());
-    let mut rest = TABLE.as_bytes();
-    while !rest.is_empty() {
-        let (record, tail) = split_once(rest, b'\n');
+    let mut i = 0;
+    while let Some(&n) = PACKED.get(i) {
+        let record = sub(&PACKED, i + 1, i + 1 + n as usize);
+        i += 1 + n as usize;
         let (exts, ty) = split_once(record, b':');
         if word_index(exts, b' ', ext, true).is_some() {
             return ty;
         }
-        rest = tail;
     }
     DEFAULT
 }
+
+/// [`TABLE`] with each record behind a byte holding its length (in place of the `\n`
+/// before it), built at compile time: a lookup steps from record to record instead of
+/// scanning every byte of the types for the next line end (a miss, the common case
+/// for unlisted types, scanned all ~2 KiB per request). No bytes more than the table.
+const PACKED: [u8; TABLE.len() + 1] = {
+    let t = TABLE.as_bytes();
+    let mut out = [0u8; TABLE.len() + 1];
+    // Index in `out` of the current record's length byte.
+    let mut start = 0;
+    let mut i = 0;
+    while i <= t.len() {
+        if i == t.len() || t[i] == b'\n' {
+            assert!(i - start < 256, "a MIME record is longer than 255 bytes");
+            out[start] = (i - start) as u8;
+            start = i + 1;
+        } else {
+            out[i + 1] = t[i];
+        }
+        i += 1;
+    }
+    out
+};
 
 /// Every `(extension, type)` pair of the table, in lookup order.
 pub fn table() -> impl Iterator<Item = (&'static [u8], &'static [u8])> {

@@ -7,8 +7,8 @@
 //! instead: then no symlink is followed at all. The path has already been normalized by
 //! mote_http::path::normalize, so it holds no `.` or `..` segments.
 
-use crate::num::{find, sub};
-use crate::sys::{self, Fd};
+use crate::num::{find, sub, W};
+use crate::sys::{self, Fd, Stat};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
@@ -57,5 +57,100 @@ fn open_fallback(root: Fd, rel: &mut [u8]) -> isize {
         }
         cur = r as Fd;
         start = end + 1;
+    }
+}
+
+/// Regular files kept open for reuse, as lighttpd's stat cache and nginx's
+/// `open_file_cache` do: a hit costs no openat2, fstat or close, which halves the syscalls
+/// of a small-file request. An entry is used only within the second (monotonic clock) in
+/// which it was opened, so a file changed, replaced or removed is seen at the latest one
+/// second later. Keyed by the exact relative path passed to openat2 (after
+/// normalization, the hidden-file check and with any variant suffix), compared byte for
+/// byte: no hash collision can make one path serve another file.
+///
+/// Ownership: an fd handed out by `take` (or just opened and `put`) is lent to the
+/// request being built; `release` gives it back (or closes it when not cached), `keep`
+/// takes it out of the cache for good (a body sent with sendfile, closed when the
+/// response ends). A lent entry is never evicted, so no fd is closed under a user.
+pub struct Cache {
+    e: [Entry; ENTRIES],
+}
+
+const ENTRIES: usize = 8;
+/// Longest cached path with its NUL ("./assets/app.3f9a8b7c.js.br\0" is 30).
+const KEY: usize = 72;
+
+/// `len == 0`: empty (all zeros, so the cache starts as one memset).
+#[derive(Clone, Copy)]
+struct Entry {
+    fd: Fd,
+    lent: bool,
+    sec: u64,
+    st: Stat,
+    len: usize,
+    path: [u8; KEY],
+}
+
+impl Cache {
+    pub const fn new() -> Self {
+        Cache { e: [Entry { fd: 0, lent: false, sec: 0, st: Stat::new(), len: 0, path: [0; KEY] }; ENTRIES] }
+    }
+
+    fn slot(&mut self, path: &[u8]) -> &mut Entry {
+        // A cheap spread: the length and the last byte before the NUL.
+        let h = path.len() ^ path.get(path.len().wrapping_sub(2)).copied().unwrap_or(0) as usize;
+        &mut self.e[h % ENTRIES]
+    }
+
+    /// The cached fd of `path` (with its NUL) if opened in second `now`, lent out, with
+    /// its stat in `st`.
+    pub fn take(&mut self, path: &[u8], now: u64, st: &mut Stat) -> Option<Fd> {
+        let e = self.slot(path);
+        // An fstat of the open file (no path walk) sees any write to it at once (size,
+        // mtime, ctime); only a rename over it or its removal waits for the second to end.
+        if e.lent || e.sec != now || sub(&e.path, 0, e.len) != path || sys::fstat(e.fd, st) < 0 || st.key() != e.st.key() {
+            return None;
+        }
+        e.lent = true;
+        Some(e.fd)
+    }
+
+    /// Caches `fd`, a regular file just opened as `path`, lent to the caller. Evicts
+    /// (closes) what its slot held, unless that is lent.
+    pub fn put(&mut self, path: &[u8], fd: Fd, st: &Stat, now: u64) {
+        let e = self.slot(path);
+        if e.lent || path.len() > KEY {
+            return;
+        }
+        if e.len > 0 {
+            sys::close(e.fd);
+        }
+        e.fd = fd;
+        e.lent = true;
+        e.sec = now;
+        e.st = *st;
+        e.len = W::new(&mut e.path).put(path).len;
+    }
+
+    fn find(&mut self, fd: Fd) -> Option<&mut Entry> {
+        self.e.iter_mut().find(|e| e.lent && e.fd == fd)
+    }
+
+    /// The request is done with `fd`: back into the cache, or closed if not cached.
+    pub fn release(&mut self, fd: Fd) {
+        match self.find(fd) {
+            Some(e) => e.lent = false,
+            None => {
+                sys::close(fd);
+            }
+        }
+    }
+
+    /// The request keeps `fd` (it closes it itself): out of the cache.
+    pub fn keep(&mut self, fd: Fd) {
+        if let Some(e) = self.find(fd) {
+            e.len = 0;
+            e.lent = false;
+        }
     }
 }

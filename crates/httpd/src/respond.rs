@@ -157,13 +157,19 @@ pub const SCRATCH: usize = LINES + PB;
 /// with `st` filled in) or the status to answer, negated.
 const DIR: i32 = -1;
 
-/// Opens `pb[..base]` + `suffix` (relative, "./...") beneath the root and classifies it.
+/// Opens `pb[..base]` + `suffix` (relative, "./...") beneath the root, or takes it from
+/// the open-file cache, and classifies it. A regular file is lent by the cache (see
+/// `files::Cache`): give it back with `release` or `keep`.
 #[inline(never)]
-fn open_at(root: Fd, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> i32 {
+fn open_at(env: &mut Env, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -> i32 {
     let mut w = W::new(sub_mut(pb, base, PB));
     w.put(suffix).byte(0);
     let end = base + w.len;
-    let r = files::open(root, sub_mut(pb, 0, end));
+    let now = env.clock.mono;
+    if let Some(fd) = env.files.take(sub(pb, 0, end), now, st) {
+        return fd;
+    }
+    let r = files::open(env.root, sub_mut(pb, 0, end));
     if r < 0 {
         return -match -r {
             sys::EACCES | sys::EPERM => 403,
@@ -177,6 +183,7 @@ fn open_at(root: Fd, pb: &mut [u8], base: usize, suffix: &[u8], st: &mut Stat) -
     let o = if sys::fstat(fd, st) < 0 {
         -500
     } else if st.is_file() {
+        env.files.put(sub(pb, 0, end), fd, st, now);
         return fd;
     } else if st.is_dir() {
         DIR
@@ -227,7 +234,6 @@ impl Ctx<'_, '_> {
         };
         let norm = sub(pb, 1, 1 + len);
         let cfg = self.env.cfg;
-        let root = self.env.root;
         if !cfg.health.is_empty() && norm == cfg.health {
             self.page(200, b"Cache-Control: no-store\r\n", b"ok\n");
             return 0;
@@ -249,17 +255,17 @@ impl Ctx<'_, '_> {
         }
         let mut base = 1 + len;
         let mut st = Stat::new();
-        let mut fd = open_at(root, pb, base, b"", &mut st);
+        let mut fd = open_at(self.env, pb, base, b"", &mut st);
         if fd == DIR {
             if !trailing {
                 return self.redirect(s, base, req.query);
             }
             // Directory: serve its index.html, never a listing.
-            fd = open_at(root, pb, base, b"index.html", &mut st);
+            fd = open_at(self.env, pb, base, b"index.html", &mut st);
             base += 10;
         }
         if fd == -404 && spa {
-            fd = open_at(root, pb, 2, b"index.html", &mut st);
+            fd = open_at(self.env, pb, 2, b"index.html", &mut st);
             base = 12;
         }
         if fd < 0 {
@@ -275,9 +281,9 @@ impl Ctx<'_, '_> {
             let mut avail: u8 = 0b111;
             while let Some(e) = encoding::negotiate(ae, avail) {
                 avail &= !(1u8 << (e as u8));
-                let vfd = open_at(root, pb, base, e.ext(), &mut vst);
+                let vfd = open_at(self.env, pb, base, e.ext(), &mut vst);
                 if vfd >= 0 {
-                    sys::close(fd);
+                    self.env.files.release(fd);
                     fd = vfd;
                     stp = &vst;
                     enc = Some(e);
@@ -317,7 +323,7 @@ impl Ctx<'_, '_> {
             w.byte(b'/').dec(size).put(b"\r\n");
         }
         if status >= 400 {
-            sys::close(fd);
+            self.env.files.release(fd);
             self.page(status, w.done(), b"");
             return 0;
         }
@@ -342,6 +348,7 @@ impl Ctx<'_, '_> {
             let room = sub_mut(self.out, h, usize::MAX);
             let n = len as usize;
             if len > room.len() as u64 || sys::pread(fd, sub_mut(room, 0, n), off) != n as isize {
+                self.env.files.keep(fd);
                 self.p.file = fd;
                 self.p.off = off;
                 self.p.len = len;
@@ -350,7 +357,7 @@ impl Ctx<'_, '_> {
             self.p.head = h + n;
             self.p.sent = len;
         }
-        sys::close(fd);
+        self.env.files.release(fd);
         0
     }
 

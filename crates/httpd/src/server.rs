@@ -87,6 +87,8 @@ pub struct Env<'a> {
     /// Scratch space for building one response (`respond::SCRATCH`).
     pub scratch: &'a mut [u8],
     pub log: Log<'a>,
+    /// Regular files kept open for up to a second (`files::Cache`).
+    pub files: crate::files::Cache,
     pub stopping: bool,
     /// Open connections.
     active: usize,
@@ -317,6 +319,7 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
         clock: Clock::new(),
         scratch,
         log: Log::new(cfg.log, logbuf),
+        files: crate::files::Cache::new(),
         stopping: false,
         active: 0,
     };

@@ -527,6 +527,7 @@ pub fn openat2_beneath(dir: Fd, path: &[u8], flags: usize) -> isize {
 
 /// The fields of `struct stat` we use. The kernel struct is read as 64-bit words: x86_64
 /// and aarch64 agree on every word used here except the one holding st_mode.
+#[derive(Clone, Copy)]
 pub struct Stat {
     w: [u64; 18],
 }
