@@ -101,7 +101,8 @@ pub struct RunOpts {
     /// host: share the host's network; none: loopback only
     #[arg(long, value_enum, default_value_t = Network::Host)]
     pub network: Network,
-    /// Memory limit in bytes (suffixes k, m, g: 16M); swap is not allowed on top
+    /// Memory limit in bytes (suffixes k, m, g: 16M); swap is not allowed on top; on
+    /// cgroup v2 the OOM killer stops the whole container (memory.oom.group)
     #[arg(long, value_parser = parse_bytes)]
     pub memory: Option<u64>,
     /// Maximum number of processes and threads

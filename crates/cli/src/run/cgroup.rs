@@ -171,6 +171,14 @@ impl Cgroups {
                         if sw.exists() {
                             write(&sw, "0")?;
                         }
+                        // The container is one unit for the OOM killer, as Kubernetes
+                        // makes it on cgroup v2: over the limit, every process in it is
+                        // killed, not just the largest (a child killed alone would leave
+                        // its parent running in a half-broken state). Linux >= 4.19.
+                        let og = dir.join("memory.oom.group");
+                        if og.exists() {
+                            write(&og, "1")?;
+                        }
                     }
                     ("pids", _) => write(&dir.join("pids.max"), &limits.pids.unwrap().to_string())?,
                     ("cpu", v2) => {

@@ -12,6 +12,8 @@
 //!   segv              crash on a null pointer write
 //!   alloc MB          allocate and touch MB MiB, print "allocated MB"
 //!   forkbomb N        fork N sleeping children; print "forked K errno E"
+//!   childalloc MB     fork a child that allocates MB MiB; wait for it; print
+//!                     "child status S, parent survived" (S: the raw wait status)
 //!   signal            print "ready", wait for SIGTERM/SIGINT/SIGHUP, print
 //!                     "got N", exit 100+N
 //!   sleep S           sleep S seconds
@@ -44,6 +46,7 @@ extern "C" {
     fn __errno_location() -> *mut c_int;
     fn sleep(s: u32) -> u32;
     fn _exit(code: c_int) -> !;
+    fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
 }
 
 #[repr(C)]
@@ -305,6 +308,17 @@ fn main() {
             }
             let sum: usize = v.iter().map(|c| c[4096] as usize).sum();
             println!("allocated {sum}");
+        }
+        "childalloc" => {
+            let mb = num(2) as usize;
+            let p = unsafe { fork() };
+            if p == 0 {
+                let v: Vec<Vec<u8>> = (0..mb).map(|_| vec![1u8; 1 << 20]).collect();
+                unsafe { _exit((v.len() % 2) as c_int) };
+            }
+            let mut status = 0;
+            unsafe { waitpid(p, &mut status, 0) };
+            println!("child status {status}, parent survived");
         }
         "forkbomb" => {
             let n = num(2);

@@ -76,6 +76,7 @@ if until_true 30 started "$G" $mp && has_procs "$G"; then
     pass limits_group_made "$G"
     expect memory_max "$(cat $G/memory.max)" 33554432
     expect memory_swap_max "$(cat $G/memory.swap.max)" 0
+    expect memory_oom_group "$(cat $G/memory.oom.group)" 1
     expect pids_max "$(cat $G/pids.max)" 16
     expect cpu_max "$(cat $G/cpu.max)" "50000 100000"
     cpid=$(head -n1 $G/cgroup.procs)
@@ -107,6 +108,14 @@ want="mote: the container was killed by the OOM killer: it exceeded its memory l
 expect oom_reported "$(cat /tmp/err)" "$want"
 expect oom_hog_did_not_finish "$(cat /tmp/out)" ""
 expect oom_group_removed "$(groups)" ""
+# memory.oom.group: a child over the limit takes the whole container with it (its
+# parent, the container's pid 1, does not go on as if nothing happened).
+out=$(mote run $PROBE -- childalloc 8 2>&1)
+expect childalloc_without_limit "$out" "child status 0, parent survived"
+mote run --memory 16M $PROBE -- childalloc 64 >/tmp/out 2>/tmp/err
+rc=$?
+expect oom_group_exit_code "$rc" 137
+expect oom_group_killed_parent "$(cat /tmp/out)" ""
 
 # --- (3) a fork bomb is held at pids.max ---------------------------------------
 expect forkbomb_without_limit "$(mote run $PROBE -- forkbomb 20 2>&1)" "forked 20 errno 0"
