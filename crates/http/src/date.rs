@@ -80,43 +80,13 @@ pub fn format(unix: u64, out: &mut [u8; IMF_LEN]) {
     put2(out, 23, secs % 60);
 }
 
-/// Layout of an IMF-fixdate: `#` is a digit, `@` a letter.
-const IMF_TEMPLATE: &[u8; IMF_LEN] = b"@@@, ## @@@ #### ##:##:## GMT";
-/// Layout of an asctime date; `_` is a digit or SP (the day is `SP DIGIT` or `2DIGIT`).
-const ASCTIME_TEMPLATE: &[u8; 24] = b"@@@ @@@ _# ##:##:## ####";
+/// Layout of an IMF-fixdate: `@` is a letter, `0`-`4` a digit of field 0 (day), 1
+/// (year), 2 (hour), 3 (minute) or 4 (second), other bytes stand for themselves.
+const IMF_TEMPLATE: &[u8; IMF_LEN] = b"@@@, 00 @@@ 1111 22:33:44 GMT";
+/// Layout of an asctime date; `5` is a digit or SP of the day (`SP DIGIT` or `2DIGIT`).
+const ASCTIME_TEMPLATE: &[u8; 24] = b"@@@ @@@ 50 22:33:44 1111";
 /// Layout of an RFC 850 date from the last three letters of the full day name.
-const RFC850_TEMPLATE: &[u8; 27] = b"@@@, ##-@@@-## ##:##:## GMT";
-
-/// Does `s` have the layout of `template`? Checking the shape first means the
-/// fields can then be read at fixed offsets without further bounds checks,
-/// which keeps this small (one loop instead of three slice patterns).
-fn shaped(s: &[u8], template: &[u8]) -> bool {
-    if s.len() != template.len() {
-        return false;
-    }
-    for (&c, &t) in s.iter().zip(template) {
-        let ok = match t {
-            b'#' => c.is_ascii_digit(),
-            b'_' => c.is_ascii_digit() || c == b' ',
-            b'@' => c.is_ascii_alphabetic(),
-            _ => c == t,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
-/// Decimal value of the `n` bytes at `at` (digits or SP, already checked by
-/// `shaped`; SP counts as 0).
-fn num(s: &[u8], at: usize, n: usize) -> u32 {
-    let mut v = 0;
-    for &d in s.get(at..at + n).unwrap_or(&[]) {
-        v = v * 10 + (d & 0x0f) as u32;
-    }
-    v
-}
+const RFC850_TEMPLATE: &[u8; 27] = b"@@@, 00-@@@-11 22:33:44 GMT";
 
 /// Parses an HTTP date in any of the three formats of RFC 9110 5.6.7:
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate), `Sunday, 06-Nov-94 08:49:37
@@ -132,34 +102,44 @@ fn num(s: &[u8], at: usize, n: usize) -> u32 {
 pub fn parse(s: &[u8]) -> Option<u64> {
     // The format follows from the first comma. `t` is the text the fields are
     // read from: for RFC 850 it starts 3 letters before the comma, which lines
-    // its fields up with IMF-fixdate's. Then the layout of `t` and the offsets
-    // of the month name, the day, the year, the time, and the year's digits.
-    // One field-reading path for the three formats (smaller than three).
-    let (t, layout, [mon, day, year, time, year_digits]) = match find(s, b',') {
-        None => (s, &ASCTIME_TEMPLATE[..], [4, 8, 20, 11, 4]),
-        Some(3) => (s, &IMF_TEMPLATE[..], [8, 5, 12, 17, 4]),
+    // its fields up with IMF-fixdate's. Then the layout of `t` and the offset of
+    // the month name.
+    let (t, layout, mon) = match find(s, b',') {
+        None => (s, &ASCTIME_TEMPLATE[..], 4),
+        Some(3) => (s, &IMF_TEMPLATE[..], 8),
         Some(comma) => {
             // The long name must be one of the seven (its first three letters
             // are then a short name, checked below like the other formats').
             word_index(LONG_DAY_NAMES, b' ', s.get(..comma)?, false)?;
-            (
-                s.get(comma.saturating_sub(3)..)?,
-                &RFC850_TEMPLATE[..],
-                [8, 5, 12, 15, 2],
-            )
+            (s.get(comma.saturating_sub(3)..)?, &RFC850_TEMPLATE[..], 8)
         }
     };
-    if !shaped(t, layout) {
+    if t.len() != layout.len() {
         return None;
     }
-    let day = num(t, day, 2);
-    let mut year = num(t, year, year_digits);
-    if year_digits == 2 {
+    // One pass checks the layout and reads the numbers into their fields, the same
+    // for the three formats (size trade: no per-field offsets and reads).
+    let mut f = [0u32; 5];
+    for (&c, &l) in t.iter().zip(layout) {
+        let field = l.wrapping_sub(b'0');
+        let ok = if field < 6 {
+            f[field as usize % 5] = f[field as usize % 5] * 10 + (c & 0x0f) as u32;
+            c.is_ascii_digit() || (field == 5 && c == b' ')
+        } else if l == b'@' {
+            c.is_ascii_alphabetic()
+        } else {
+            c == l
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let [day, mut year, hour, min, sec] = f;
+    if layout.len() == RFC850_TEMPLATE.len() {
         year += if year >= 70 { 1900 } else { 2000 };
     }
     word_index(DAY_NAMES, b' ', s.get(..3)?, false)?;
     let month = word_index(MONTHS, b' ', t.get(mon..mon + 3)?, false)? as u32 + 1;
-    let (hour, min, sec) = (num(t, time, 2), num(t, time + 3, 2), num(t, time + 6, 2));
     // second = 60 is allowed by the grammar for leap seconds. Years before
     // 1970 are before the epoch: not representable.
     if year < 1970
