@@ -31,14 +31,6 @@ fn year_start(year: u32) -> u32 {
     365 * (year - 1970) + leaps(year - 1) - leaps(1969)
 }
 
-#[inline(never)]
-fn put2(out: &mut [u8], at: usize, v: u32) {
-    if let Some([a, b]) = out.get_mut(at..at + 2) {
-        *a = b'0' + (v / 10 % 10) as u8;
-        *b = b'0' + (v % 10) as u8;
-    }
-}
-
 fn put3(out: &mut [u8], at: usize, table: &[u8], index: u32) {
     let i = index as usize * 4;
     if let (Some(dst), Some(src)) = (out.get_mut(at..at + 3), table.get(i..i + 3)) {
@@ -67,17 +59,19 @@ pub fn format(unix: u64, out: &mut [u8; IMF_LEN]) {
         rest -= days_in_month(year, month);
         month += 1;
     }
-    // Every '@' and '#' of the template is overwritten below; reusing the
-    // parser's template saves a second 29-byte string.
+    // Every '@' and digit of the template is overwritten below; reusing the
+    // parser's template saves a second 29-byte string. The digits are written from
+    // the right by one loop: each template digit names its field (see the template).
     *out = *IMF_TEMPLATE;
     put3(out, 0, DAY_NAMES, days % 7);
-    put2(out, 5, rest + 1);
     put3(out, 8, MONTHS, month - 1);
-    put2(out, 12, year / 100);
-    put2(out, 14, year); // put2 writes the last two digits
-    put2(out, 17, secs / 3600);
-    put2(out, 20, secs / 60 % 60);
-    put2(out, 23, secs % 60);
+    let mut f = [rest + 1, year, secs / 3600, secs / 60 % 60, secs % 60];
+    for (o, &t) in out.iter_mut().zip(IMF_TEMPLATE).rev() {
+        if let Some(v) = f.get_mut(t.wrapping_sub(b'0') as usize) {
+            *o = b'0' + (*v % 10) as u8;
+            *v /= 10;
+        }
+    }
 }
 
 /// Layout of an IMF-fixdate: `@` is a letter, `0`-`4` a digit of field 0 (day), 1
