@@ -301,6 +301,7 @@ pub fn exit(code: i32) -> ! {
 }
 
 /// `CLOCK_REALTIME` or `CLOCK_MONOTONIC` seconds.
+#[inline(never)]
 pub fn clock_secs(monotonic: bool) -> u64 {
     let mut ts = [0u64; 2];
     // SAFETY: ts is a writable `struct timespec` (two 64-bit words on both targets).
