@@ -95,10 +95,9 @@ impl Ctx<'_, '_> {
             (status, h.len, true)
         } else {
             // The last resort when a head does not fit in the output buffer.
-            const R: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
             self.p.close = true;
             let mut w = W::new(&mut *self.out);
-            w.put(R);
+            w.put(b"HTTP/1.1 500 Internal Server Error\r\n").put(crate::server::EMPTY_CLOSE);
             (500, w.len, false)
         };
         *self.p = Plan { status, head, close: self.p.close, ..Plan::new() };

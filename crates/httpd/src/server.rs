@@ -25,6 +25,12 @@ const MAX_HEADERS: usize = 64;
 /// response in flight).
 const LINGER: u64 = 2;
 
+/// The canned answer when every slot is taken. Its last lines end the 500 of
+/// `respond::Ctx::head` too ([`EMPTY_CLOSE`]): one copy of them in the binary.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+/// `Content-Length: 0`, `Connection: close` and the empty line.
+pub const EMPTY_CLOSE: &[u8] = BUSY.split_at(BUSY.len() - 40).1;
+
 const TOK_LISTEN: u64 = 0;
 const TOK_SIGNAL: u64 = 1;
 
@@ -366,7 +372,6 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
                             None => slots.push(conn),
                         };
                         let Some(i) = idx else {
-                            const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
                             sys::send(fd, BUSY, 0);
                             sys::close(fd);
                             continue;
