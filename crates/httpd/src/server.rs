@@ -335,7 +335,8 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     let mut paused_until = 0u64; // listener removed from epoll (EMFILE) until then
     let mut grace_end = 0u64;
     let mut last_sweep = env.clock.mono;
-    let mut evbuf = [sys::Event { events: 0, data: 0 }; 64];
+    // A const block: one memset (an array expression at run time was a store loop).
+    let mut evbuf = const { [sys::Event { events: 0, data: 0 }; 64] };
     loop {
         let idle = env.active == 0 && !env.stopping && paused_until == 0;
         let n = sys::epoll_wait(ep, &mut evbuf, if idle { -1 } else { 1000 });
