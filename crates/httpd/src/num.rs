@@ -94,11 +94,11 @@ pub fn sub(s: &[u8], a: usize, b: usize) -> &[u8] {
     s.get(a.min(b)..b).unwrap_or(&[])
 }
 
-/// The mutable `sub`, inlined too (measured in size pass 4: 32 bytes smaller on x86_64, 96
-/// on aarch64).
+/// The mutable `sub` (the same clamping), inlined too (measured in size pass 4: 32 bytes
+/// smaller on x86_64, 96 on aarch64).
 pub fn sub_mut(s: &mut [u8], a: usize, b: usize) -> &mut [u8] {
     let b = b.min(s.len());
-    s.get_mut(a..b).unwrap_or(&mut [])
+    s.get_mut(a.min(b)..b).unwrap_or(&mut [])
 }
 
 /// Index of the first `b` in `s`, or `s.len()`: a plain loop (core's `contains` on bytes
