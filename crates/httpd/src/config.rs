@@ -279,6 +279,9 @@ fn add_header(c: &mut Config, v: &[u8]) -> bool {
     !w.full
 }
 
+/// Strips SP and HTAB from both ends. Out of line (measured, size pass 4: 16 bytes
+/// smaller on x86_64 than inlined into its one caller).
+#[inline(never)]
 fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', r @ ..] = s {
         s = r;
