@@ -169,7 +169,9 @@ pub(crate) fn word_index(mut words: &[u8], sep: u8, word: &[u8], fold: bool) -> 
     }
 }
 
-/// ASCII case-insensitive equality.
+/// ASCII case-insensitive equality. Out of line (measured in size pass 4: 16 bytes
+/// smaller on x86_64 than inlined).
+#[inline(never)]
 pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
     eq(a, b, true)
 }
