@@ -114,3 +114,17 @@ fn table_is_well_formed() {
         );
     }
 }
+
+/// mote-httpd recognizes a `charset=utf-8` type (worth precompressing) by its last byte
+/// alone: no other type may end in `8`.
+#[test]
+fn only_utf8_types_end_in_8() {
+    for (ext, ty) in table().chain([(&b""[..], DEFAULT)]) {
+        assert_eq!(
+            ty.last() == Some(&b'8'),
+            ty.ends_with(b"; charset=utf-8"),
+            "{:?}",
+            String::from_utf8_lossy(ext)
+        );
+    }
+}

@@ -279,6 +279,9 @@ fn add_header(c: &mut Config, v: &[u8]) -> bool {
     !w.full
 }
 
+/// Strips SP and HTAB from both ends. Out of line (measured, size pass 4: 16 bytes
+/// smaller on x86_64 than inlined into its one caller).
+#[inline(never)]
 fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', r @ ..] = s {
         s = r;
@@ -318,7 +321,11 @@ fn listen(c: &mut Config, v: &[u8]) -> bool {
             digits = 0;
             continue;
         }
-        let Some(d) = (b as char).to_digit(radix) else { return false };
+        // A digit of the radix (`to_digit` is larger): 'a'-'f' in either case are 10-15.
+        let d = if b.is_ascii_digit() { b - b'0' } else { (b | 0x20).wrapping_sub(b'a').wrapping_add(10) } as u32;
+        if d >= radix {
+            return false;
+        }
         let x = &mut g[n & 15];
         *x = *x * radix + d;
         digits += 1;

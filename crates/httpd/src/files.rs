@@ -7,7 +7,7 @@
 //! instead: then no symlink is followed at all. The path has already been normalized by
 //! mote_http::path::normalize, so it holds no `.` or `..` segments.
 
-use crate::num::{find, sub, W};
+use crate::num::{find, sub};
 use crate::sys::{self, Fd, Stat};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -80,20 +80,22 @@ const ENTRIES: usize = 8;
 /// Longest cached path with its NUL ("./assets/app.3f9a8b7c.js.br\0" is 30).
 const KEY: usize = 72;
 
-/// `len == 0`: empty (all zeros, so the cache starts as one memset).
+/// `path[0] == 0`: empty (all zeros, so the cache starts as one memset). A stored path
+/// ends with its NUL, so comparing the first `key.len()` bytes with a key (which ends with
+/// its only NUL) is an exact match without a length field. `key` is the stat's
+/// `Stat::key` (dev, ino, size, mtime, ctime), all that revalidation compares.
 #[derive(Clone, Copy)]
 struct Entry {
     fd: Fd,
     lent: bool,
     sec: u64,
-    st: Stat,
-    len: usize,
+    key: [u64; 7],
     path: [u8; KEY],
 }
 
 impl Cache {
     pub const fn new() -> Self {
-        Cache { e: [Entry { fd: 0, lent: false, sec: 0, st: Stat::new(), len: 0, path: [0; KEY] }; ENTRIES] }
+        Cache { e: [Entry { fd: 0, lent: false, sec: 0, key: [0; 7], path: [0; KEY] }; ENTRIES] }
     }
 
     fn slot(&mut self, path: &[u8]) -> &mut Entry {
@@ -108,7 +110,7 @@ impl Cache {
         let e = self.slot(path);
         // An fstat of the open file (no path walk) sees any write to it at once (size,
         // mtime, ctime); only a rename over it or its removal waits for the second to end.
-        if e.lent || e.sec != now || sub(&e.path, 0, e.len) != path || sys::fstat(e.fd, st) < 0 || st.key() != e.st.key() {
+        if e.lent || e.sec != now || sub(&e.path, 0, path.len()) != path || sys::fstat(e.fd, st) < 0 || st.key() != e.key {
             return None;
         }
         e.lent = true;
@@ -122,14 +124,14 @@ impl Cache {
         if e.lent || path.len() > KEY {
             return;
         }
-        if e.len > 0 {
+        if e.path[0] != 0 {
             sys::close(e.fd);
         }
         e.fd = fd;
         e.lent = true;
         e.sec = now;
-        e.st = *st;
-        e.len = W::new(&mut e.path).put(path).len;
+        e.key = st.key();
+        sys::copy(&mut e.path, path);
     }
 
     fn find(&mut self, fd: Fd) -> Option<&mut Entry> {
@@ -149,7 +151,7 @@ impl Cache {
     /// The request keeps `fd` (it closes it itself): out of the cache.
     pub fn keep(&mut self, fd: Fd) {
         if let Some(e) = self.find(fd) {
-            e.len = 0;
+            e.path[0] = 0;
             e.lent = false;
         }
     }

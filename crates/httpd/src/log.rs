@@ -177,6 +177,9 @@ impl<'a> Log<'a> {
         // Both formats are one template each (see `CLF_LINE`): one loop instead of a
         // chain of calls per format.
         let mut skip = 0;
+        // Fields 2-5 (time, method, target, protocol) all go through `esc`, one call site
+        // (the time and the protocol never hold a byte it would change).
+        let strs: [&[u8]; 4] = [if json { &clock.iso[..] } else { &clock.clf[..] }, method, target, version];
         for &t in if json { JSON_LINE } else { CLF_LINE } {
             if skip > 0 {
                 skip -= 1;
@@ -184,14 +187,7 @@ impl<'a> Log<'a> {
             }
             match t {
                 1 => peer.write(&mut w),
-                2 => {
-                    w.put(if json { &clock.iso[..] } else { &clock.clf[..] });
-                }
-                3 => esc(&mut w, method, json),
-                4 => esc(&mut w, target, json),
-                5 => {
-                    w.put(version);
-                }
+                2..=5 => esc(&mut w, strs[t as usize - 2], json),
                 6 => {
                     w.dec(status as u64);
                 }

@@ -85,24 +85,26 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// `s[a..b]` with `b` clamped to the length; empty when `a` is past that. One
-/// out-of-line bounds check instead of an inlined `get(..).unwrap_or(..)` per site.
-#[inline(never)]
+/// `s[a..b]` with `b` clamped to the length; empty when `a` is past that (`a` is clamped
+/// to `b`, measured smaller than checking the range `a..b`). Inlined: once out of line,
+/// but measured again (size pass 4) the calls cost more than the checks (inlining saved
+/// 16 bytes on x86_64 and 320 on aarch64).
 pub fn sub(s: &[u8], a: usize, b: usize) -> &[u8] {
-    s.get(a..b.min(s.len())).unwrap_or(&[])
+    let b = b.min(s.len());
+    s.get(a.min(b)..b).unwrap_or(&[])
 }
 
-/// The mutable `sub`.
-#[inline(never)]
+/// The mutable `sub` (the same clamping), inlined too (measured in size pass 4: 32 bytes
+/// smaller on x86_64, 96 on aarch64).
 pub fn sub_mut(s: &mut [u8], a: usize, b: usize) -> &mut [u8] {
     let b = b.min(s.len());
-    s.get_mut(a..b).unwrap_or(&mut [])
+    s.get_mut(a.min(b)..b).unwrap_or(&mut [])
 }
 
-/// Index of the first `b` in `s`, or `s.len()`: a plain loop, out of line (core's
-/// `contains`/`position` on bytes bring a word-at-a-time search or an inlined loop per
-/// site, useless on these short inputs).
-#[inline(never)]
+/// Index of the first `b` in `s`, or `s.len()`: a plain loop (core's `contains` on bytes
+/// brings a word-at-a-time search, useless on these short inputs). Once out of line;
+/// measured again (size pass 4) the inlined loops are smaller than the calls on x86_64
+/// (56 bytes) and equal on aarch64.
 pub fn find(s: &[u8], b: u8) -> usize {
     s.iter().position(|&x| x == b).unwrap_or(s.len())
 }
