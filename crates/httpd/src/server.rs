@@ -338,7 +338,9 @@ fn serve(cfg: &Config, root: Fd, mut lfd: Fd, sfd: Fd, shared: bool) -> i32 {
     // A const block: one memset (an array expression at run time was a store loop).
     let mut evbuf = const { [sys::Event { events: 0, data: 0 }; 64] };
     loop {
-        let idle = env.active == 0 && !env.stopping && paused_until == 0;
+        // Not idle while the file cache holds files of this second: a turn a second later
+        // closes them (a removed file's space is not held by an idle server).
+        let idle = env.files.expire(env.clock.mono) && env.active == 0 && !env.stopping && paused_until == 0;
         let n = sys::epoll_wait(ep, &mut evbuf, if idle { -1 } else { 1000 });
         env.clock.tick();
         let active_before = env.active;

@@ -142,3 +142,32 @@ fn no_descriptor_leak() {
     let now = fds();
     assert!(now <= base + 8, "{now} descriptors open, {base} after start: a leak");
 }
+
+#[test]
+fn idle_server_closes_cached_files() {
+    let d = TempDir::new("fc-idle");
+    d.write("a.txt", b"a\n");
+    d.write("big.bin", &pattern(100_000));
+    let s = Server::start(d.path(), &[]);
+    let open_files = || {
+        std::fs::read_dir(format!("/proc/{}/fd", s.pid()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .filter(|t| t.starts_with(d.path()) && t != d.path())
+            .map(|t| t.display().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(s.get("/a.txt", &[]).status, 200);
+    // A HEAD of a large file leaves it cached too (no sendfile took it out).
+    assert_eq!(s.req("HEAD", "/big.bin", &[]).status, 200);
+    assert!(open_files().iter().any(|f| f.ends_with("big.bin")), "big.bin cached: {:?}", open_files());
+    std::fs::remove_file(d.path().join("big.bin")).unwrap();
+    // No more requests: within about two seconds the server closes them by itself, so a
+    // removed file's space is not held while it sits idle.
+    let t0 = Instant::now();
+    while !open_files().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(open_files(), Vec::<String>::new(), "after {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_millis(2500), "took {:?}", t0.elapsed());
+}
