@@ -227,8 +227,12 @@ def main():
     for t in threads:
         t.join(timeout=90)
     alive = srv.poll() is None
-    # Idle again: let timeouts close everything, then a last sample.
-    time.sleep(16)
+    # Idle again: let timeouts close everything, then a last sample. Deadlines are whole
+    # seconds (--idle-timeout 15 closes after 15 to 16 s) checked by a once-a-second
+    # sweep, so 16 s was on the edge: 791 fds were still open at that point in the
+    # 2026-11-26 23:49 run (not a leak: a server with 2 s timeouts was back at its 9
+    # start-up fds 4 s after 370,000 wrk/ab/h2load requests). Now 19 s.
+    time.sleep(19)
     final = proc_sample(srv.pid) if alive else None
     srv.send_signal(signal.SIGTERM)
     try:
