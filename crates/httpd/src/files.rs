@@ -64,9 +64,10 @@ fn open_fallback(root: Fd, rel: &mut [u8]) -> isize {
 /// `open_file_cache` do: a hit costs one fstat instead of openat2 + fstat + close. An
 /// entry is used only within the second (monotonic clock) in which it was opened, so a
 /// file replaced or removed is seen at the latest one second later, and it is closed
-/// once that second is over (`expire`), so a removed file's space is not held. Keyed by the exact relative path passed to openat2 (after
-/// normalization, the hidden-file check and with any variant suffix), compared byte for
-/// byte: no hash collision can make one path serve another file.
+/// once that second is over (`expire`), so a removed file's space is not held. Keyed by
+/// the exact relative path passed to openat2 (after normalization, the hidden-file check
+/// and with any variant suffix), compared byte for byte: no hash collision can make one
+/// path serve another file.
 ///
 /// Ownership: an fd handed out by `take` (or just opened and `put`) is lent to the
 /// request being built; `release` gives it back (or closes it when not cached), `keep`
