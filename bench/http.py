@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark mote-httpd against nginx, lighttpd and static-web-server, all in one run.
 
-    python3 bench/http.py [--duration 10] [--only NAME,...] [--mote BIN]
+    python3 bench/http.py [--duration 10] [--rounds 3] [--only NAME,...] [--mote BIN]
 
 What it measures, per server (each pinned to CPU 1, load generators on CPU 0):
-  * requests/s with wrk (keep-alive) on a 1 KiB and a 1 MiB file at 32 and 256 connections
+  * requests/s with wrk (keep-alive) on a 1 KiB and a 1 MiB file at 32 and 256 connections,
+    the median of --rounds rounds interleaved across the servers (all running at once)
   * idle RSS, and RSS with 1,000 open keep-alive connections (sum over the server's processes)
   * time from exec to the first HTTP 200 (bench/coldstart.c, median and p90 of 50 runs)
 
@@ -18,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -161,6 +163,7 @@ def main():
     ap.add_argument('--only', default='', help='comma-separated server names')
     ap.add_argument('--mote', default='', help='mote-httpd binary (default: build it)')
     ap.add_argument('--runs', type=int, default=50, help='cold-start runs')
+    ap.add_argument('--rounds', type=int, default=3, help='interleaved rounds per throughput cell (median)')
     args = ap.parse_args()
     for tool in ('wrk', 'taskset', 'gcc', 'nginx', 'lighttpd'):
         if not shutil.which(tool):
@@ -177,40 +180,59 @@ def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 client sockets
 
-    table = []
+    # All servers run at once (each pinned to the server CPU, idle but for the one being
+    # measured), and each throughput cell is measured in --rounds interleaved rounds, the
+    # server order rotating per round: a slow minute of the machine then hits every server
+    # alike instead of whichever happened to run in it. The table gives the median of the
+    # rounds; the per-round ratios to lighttpd follow it.
+    procs, rows = [], []
     port = 18080
-    for name, argv_of in servers(root, work, mote_bin).items():
-        if args.only and name not in args.only.split(','):
-            continue
-        if not os.path.exists(argv_of(port)[0]) and not shutil.which(argv_of(port)[0]):
-            print(f'bench: {name} not installed ({argv_of(port)[0]}); leaving it out', file=sys.stderr)
-            continue
-        port += 1
-        argv = argv_of(port)
-        print(f'bench: {name}: {" ".join(argv)}', file=sys.stderr)
-        proc = subprocess.Popen(['taskset', '-c', SERVER_CPU] + argv, stdout=subprocess.DEVNULL)
-        try:
+    try:
+        for name, argv_of in servers(root, work, mote_bin).items():
+            if args.only and name not in args.only.split(','):
+                continue
+            if not os.path.exists(argv_of(port)[0]) and not shutil.which(argv_of(port)[0]):
+                print(f'bench: {name} not installed ({argv_of(port)[0]}); leaving it out', file=sys.stderr)
+                continue
+            port += 1
+            argv = argv_of(port)
+            print(f'bench: {name}: {" ".join(argv)}', file=sys.stderr)
+            proc = subprocess.Popen(['taskset', '-c', SERVER_CPU] + argv, stdout=subprocess.DEVNULL)
+            procs.append(proc)
             wait_200(port)
             time.sleep(0.3)
-            row = {'server': name, 'idle_rss': rss_kib(proc.pid)}
-            for path, label in (('/1k.bin', '1k'), ('/1m.bin', '1m')):
-                for conns in (32, 256):
-                    rps, err = wrk(port, path, conns, args.duration)
-                    row[f'{label}@{conns}'] = rps
-                    if err:
-                        row.setdefault('errors', []).append(f'{label}@{conns}: {err}')
-            row['rss_1000'] = rss_with_conns(proc.pid, port)
-        finally:
+            rows.append({'server': name, 'port': port, 'proc': proc, 'argv_of': argv_of,
+                         'idle_rss': rss_kib(proc.pid), 'rounds': {}})
+            port += 1  # the next port stays free for this server's cold-start runs
+        for path, label in (('/1k.bin', '1k'), ('/1m.bin', '1m')):
+            for conns in (32, 256):
+                key = f'{label}@{conns}'
+                for rnd in range(args.rounds):
+                    k = rnd % len(rows)
+                    for row in rows[k:] + rows[:k]:
+                        rps, err = wrk(row['port'], path, conns, args.duration)
+                        row['rounds'].setdefault(key, []).append(rps)
+                        if err:
+                            row.setdefault('errors', []).append(f'{key}: {err}')
+                        print(f'bench: {key} round {rnd + 1}: {row["server"]} {rps:,.0f}', file=sys.stderr)
+                for row in rows:
+                    row[key] = statistics.median(row['rounds'][key])
+        for row in rows:
+            row['rss_1000'] = rss_with_conns(row['proc'].pid, row['port'])
+    finally:
+        for proc in procs:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        port += 1
-        row['cold_median'], row['cold_p90'] = coldstart(argv_of(port), port,
-                                                        args.runs)
+    table = []
+    for row in rows:
+        p = row['port'] + 1
+        row['cold_median'], row['cold_p90'] = coldstart(row['argv_of'](p), p, args.runs)
         table.append(row)
-        print(f'bench: {row}', file=sys.stderr)
+        print(f'bench: {row["server"]}: ' + str({k: v for k, v in row.items() if k not in ('proc', 'argv_of')}),
+              file=sys.stderr)
 
     lighttpd = next((r for r in table if r['server'] == 'lighttpd'), None)
     print('| server | 1 KiB @32 | 1 KiB @256 | 1 MiB @32 | 1 MiB @256 | idle RSS | RSS, 1,000 conns '
@@ -224,6 +246,16 @@ def main():
         print(f'| {r["server"]} | ' + ' | '.join(cells) +
               f' | {r["idle_rss"]:,} KiB | {r["rss_1000"]:,} KiB | {r["cold_median"] / 1000:.2f} / '
               f'{r["cold_p90"] / 1000:.2f} ms |')
+    if lighttpd and args.rounds > 1:
+        print(f'\nPer round (median of {args.rounds} interleaved rounds above), ratio to lighttpd:\n')
+        print('| server | 1 KiB @32 | 1 KiB @256 | 1 MiB @32 | 1 MiB @256 |')
+        print('| --- | --- | --- | --- | --- |')
+        for r in table:
+            if r is lighttpd:
+                continue
+            cells = [' / '.join(f'{a / b:.2f}' for a, b in zip(r['rounds'][k], lighttpd['rounds'][k]))
+                     for k in ('1k@32', '1k@256', '1m@32', '1m@256')]
+            print(f'| {r["server"]} | ' + ' | '.join(cells) + ' |')
     for r in table:
         for e in r.get('errors', []):
             print(f'\n{r["server"]}: {e}')
