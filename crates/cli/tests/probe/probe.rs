@@ -292,6 +292,11 @@ fn serve() {
     std::process::exit(0);
 }
 
+/// Allocates and touches `mb` MiB (one vector per MiB), as a memory hog.
+fn hog(mb: usize) -> Vec<Vec<u8>> {
+    (0..mb).map(|_| vec![1u8; 1 << 20]).collect()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("report");
@@ -301,11 +306,7 @@ fn main() {
         "exit" => std::process::exit(num(2) as i32),
         "segv" => unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u8>(), 1) },
         "alloc" => {
-            let mb = num(2) as usize;
-            let mut v: Vec<Vec<u8>> = Vec::new();
-            for _ in 0..mb {
-                v.push(vec![1u8; 1 << 20]);
-            }
+            let v = hog(num(2) as usize);
             let sum: usize = v.iter().map(|c| c[4096] as usize).sum();
             println!("allocated {sum}");
         }
@@ -313,7 +314,7 @@ fn main() {
             let mb = num(2) as usize;
             let p = unsafe { fork() };
             if p == 0 {
-                let v: Vec<Vec<u8>> = (0..mb).map(|_| vec![1u8; 1 << 20]).collect();
+                let v = hog(mb);
                 unsafe { _exit((v.len() % 2) as c_int) };
             }
             let mut status = 0;
